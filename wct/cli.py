@@ -1,0 +1,283 @@
+"""The ``wct`` command line: a thin layer over the public API. main(argv) returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import InputError, OutputError, WCTError
+
+__all__ = ["main", "parse_style_arg", "example_paths"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+def example_paths() -> tuple[Path, Path]:
+    """The built-in example (content, style) from assets/."""
+    here = Path(__file__).resolve().parent
+    for folder in (here / "assets", here.parent / "assets"):
+        content, style = folder / "content.jpg", folder / "style.jpg"
+        if content.is_file() and style.is_file():
+            return content, style
+    raise InputError("the built-in example images are not installed; give a content image and -s STYLE")
+
+
+def parse_style_arg(text: str) -> tuple[str, float]:
+    """'path.jpg:0.3' -> ('path.jpg', 0.3); a colon not followed by a number stays in the path."""
+    head, sep, tail = text.rpartition(":")
+    if sep and head:
+        try:
+            return head, float(tail)
+        except ValueError:
+            pass
+    return text, 1.0
+
+
+def _load_style_arg(model, spec: str, levels, style_size):
+    from .style import Style
+
+    path = Path(spec)
+    if path.suffix == ".safetensors":
+        return Style.load(path)
+    return model.compute_style(path, levels=levels, style_size=style_size)
+
+
+def _expand_contents(items: Sequence[str]) -> list[Path]:
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            if not found:
+                raise InputError(f"the folder {p} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
+def _size_arg(text: str) -> int | None:
+    if text.lower() in ("full", "none", "0"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'full', got {text!r}") from None
+
+
+def _cmd_stylize(args) -> int:
+    from .api import load
+
+    contents = list(args.content)
+    styles = list(args.style or [])
+    if not contents and not styles:
+        content, style = example_paths()
+        contents, styles = [str(content)], [str(style)]
+    if not contents:
+        raise InputError("no content image given; usage: wct stylize CONTENT -s STYLE -o OUT")
+    if not styles:
+        raise InputError("no style given; add -s STYLE_IMAGE (or -s STYLE.safetensors), several with :WEIGHT")
+    specs = [parse_style_arg(s) for s in styles]
+    paths = _expand_contents(contents)
+    out = Path(args.output)
+    many = len(paths) > 1 or Path(contents[0]).is_dir()
+    if many:
+        out.mkdir(parents=True, exist_ok=True)
+    elif out.is_dir():
+        out = out / f"{paths[0].stem}_stylized.png"
+    from .image import output_format, save_image
+
+    if not many:
+        output_format(out)
+        if out.exists() and not args.overwrite:
+            raise OutputError(f"{out} already exists; pass --overwrite to replace it")
+    model = load(device=args.device)
+    from .api import parse_levels
+    from .style import Style
+
+    levels = parse_levels(args.levels)
+    style_objs = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
+    style = Style.blend(style_objs, [w for _, w in specs]) if len(style_objs) > 1 else style_objs[0]
+    failed: list[tuple[Path, str]] = []
+    targets = [(p, out / f"{p.stem}.{args.format}" if many else out) for p in paths]
+    bar = _progress(targets, many)
+    for src, dst in bar:
+        if many and dst.exists() and not args.overwrite:
+            continue  # finished earlier: resume without redoing
+        try:
+            img = model.stylize(src, style, alpha=args.alpha, levels=levels, max_size=args.size)
+            save_image(img, dst, overwrite=args.overwrite, inputs=tuple(paths))
+        except WCTError as exc:
+            if not many:
+                raise
+            failed.append((src, str(exc)))
+    if failed:
+        print(f"wct: {len(failed)} of {len(paths)} image(s) failed:", file=sys.stderr)
+        for src, msg in failed:
+            print(f"  {src}: {msg}", file=sys.stderr)
+        return 1
+    if not many:
+        print(out)
+    return 0
+
+
+def _progress(items, enabled: bool):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc="stylizing", unit="img", file=sys.stderr)
+
+
+def _cmd_style(args) -> int:
+    from .api import load, parse_levels
+    from .style import Style
+
+    out = Path(args.output)
+    if out.suffix != ".safetensors":
+        raise OutputError(f"style files end in .safetensors, got '{out.name}'")
+    if out.exists() and not args.overwrite:
+        raise OutputError(f"{out} already exists; pass --overwrite to replace it")
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    model = load(device=args.device)
+    levels = parse_levels(args.levels)
+    styles = [_load_style_arg(model, s, levels, args.style_size) for s in args.images]
+    style = Style.blend(styles, weights) if (len(styles) > 1 or weights) else styles[0]
+    style.save(out)
+    print(out)
+    return 0
+
+
+def _cmd_reconstruct(args) -> int:
+    from .api import load
+    from .image import output_format, save_image
+
+    out = Path(args.output)
+    output_format(out)
+    if out.exists() and not args.overwrite:
+        raise OutputError(f"{out} already exists; pass --overwrite to replace it")
+    img = load(device=args.device).reconstruct(args.image, args.level, max_size=args.size)
+    save_image(img, out, overwrite=args.overwrite, inputs=(args.image,))
+    print(out)
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .train import config_from_args, export_decoder, train_decoder
+
+    cfg = config_from_args(args)
+    folder = train_decoder(cfg)
+    if args.export_to:
+        print(export_decoder(folder, cfg.level, Path(args.export_to), cfg.images))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .train import TrainConfig, export_decoder
+
+    folder = Path(args.checkpoint) if args.checkpoint else TrainConfig(level=args.level, images=args.images).folder()
+    print(export_decoder(folder, args.level, Path(args.to), args.images))
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from .weights import cache_dir, decoders_dir, read_manifest
+
+    print(f"wct {__version__}")
+    print(f"cache:    {cache_dir()}")
+    folder = decoders_dir()
+    print(f"decoders: {folder}")
+    for level, entry in read_manifest(folder).items():
+        print(f"  {level}: {entry.get('heldout_psnr', '?')} dB PSNR, {entry.get('images_seen', '?')} images seen")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import add_arguments
+
+    p = argparse.ArgumentParser(prog="wct", description="Universal style transfer by whitening and coloring transforms.")
+    p.add_argument("--version", action="version", version=f"wct {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp, size=True):
+        sp.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
+        sp.add_argument("--overwrite", action="store_true", help="replace existing output files")
+        if size:
+            sp.add_argument("--size", type=_size_arg, default=512, help="long side to work at in px, or 'full' (default 512)")
+
+    s = sub.add_parser("stylize", help="restyle images after one or more style images")
+    s.add_argument("content", nargs="*", help="content image(s) or folder(s); none = the built-in example")
+    s.add_argument("-s", "--style", action="append", metavar="STYLE[:WEIGHT]", help="style image or .safetensors; repeat to blend")
+    s.add_argument("-o", "--output", required=True, help="output file (one content) or folder (several)")
+    s.add_argument("--alpha", type=float, default=0.6, help="style strength in [0, 1] (default 0.6)")
+    s.add_argument("--levels", default=None, help="comma-separated levels, e.g. relu5_1,relu4_1 (default: all five)")
+    s.add_argument("--style-size", type=_size_arg, default=512, help="long side the style is measured at (default 512)")
+    s.add_argument("--format", default="png", help="file type for folder outputs (default png)")
+    common(s)
+    s.set_defaults(func=_cmd_stylize)
+
+    st = sub.add_parser("style", help="precompute (and blend) style statistics into a .safetensors file")
+    st.add_argument("images", nargs="+", help="style image(s) or .safetensors file(s)")
+    st.add_argument("--weights", default=None, help="comma-separated blend weights, one per image")
+    st.add_argument("--levels", default=None, help="levels to store (default: all five)")
+    st.add_argument("--style-size", type=_size_arg, default=512, help="long side the style is measured at (default 512)")
+    st.add_argument("-o", "--output", required=True, help="STYLE.safetensors")
+    common(st, size=False)
+    st.set_defaults(func=_cmd_style)
+
+    r = sub.add_parser("reconstruct", help="encode and decode an image at one level (checks a decoder)")
+    r.add_argument("image")
+    r.add_argument("--level", default="relu4_1")
+    r.add_argument("-o", "--output", required=True)
+    common(r)
+    r.set_defaults(func=_cmd_reconstruct)
+
+    t = sub.add_parser("train-decoder", help="train (or resume training) one level's decoder")
+    add_arguments(t)
+    t.add_argument("--export-to", default="", help="afterwards, export the best weights to this decoders folder")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("export-decoder", help="ship a trained decoder as float16 safetensors + manifest entry")
+    e.add_argument("--level", required=True)
+    e.add_argument("--images", required=True, help="the training folder (its held-out split is measured)")
+    e.add_argument("--checkpoint", default="", help="checkpoint folder (default: the cache)")
+    e.add_argument("--to", default="decoders", help="decoders folder (default: decoders)")
+    e.set_defaults(func=_cmd_export)
+
+    i = sub.add_parser("info", help="show versions, cache and shipped decoders")
+    i.set_defaults(func=_cmd_info)
+    return p
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"wct: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        return args.func(args)
+    except WCTError as exc:
+        print(f"wct: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("wct: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("wct: error: out of memory; fix: use a smaller --size", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"wct: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # last resort: one line, not a traceback (WCT_DEBUG=1 shows it)
+        if os.environ.get("WCT_DEBUG"):
+            raise
+        print(f"wct: internal error ({type(exc).__name__}: {exc}); please report it (WCT_DEBUG=1 shows details)", file=sys.stderr)
+        return 1

@@ -1,0 +1,64 @@
+"""Decoders that invert the encoder from one tap back to an RGB image, built from a per-level table."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .encoder import LEVELS, parse_level
+
+__all__ = ["Decoder", "decoder_layers", "STAGE_WIDTHS"]
+
+STAGE_WIDTHS = (64, 128, 256, 512, 512)  # VGG-16 channels per stage
+STAGE_CONVS = (2, 2, 3, 3, 3)  # convs per stage
+
+Layer = tuple[str, int, int]  # ("conv", in, out) or ("up", 0, 0)
+
+
+def decoder_layers(level: str) -> list[Layer]:
+    """The mirror of VGG-16 from ``level`` down to RGB (relu1_1 gets one extra 64->64 conv)."""
+    k = LEVELS.index(parse_level(level)) + 1  # stage of the tap
+    widths = (3,) + STAGE_WIDTHS
+    layers: list[Layer] = []
+    if k == 1:
+        layers.append(("conv", 64, 64))
+    layers.append(("conv", widths[k], widths[k - 1]))  # inverse of conv{k}_1
+    for stage in range(k - 1, 0, -1):
+        layers.append(("up", 0, 0))
+        layers += [("conv", widths[stage], widths[stage])] * (STAGE_CONVS[stage - 1] - 1)
+        layers.append(("conv", widths[stage], widths[stage - 1]))  # inverse of conv{stage}_1
+    return layers
+
+
+class Decoder(nn.Module):
+    """Maps features at ``level`` (B, C, h, w) to RGB (B, 3, h*2^(k-1), w*2^(k-1)), roughly in [0, 1].
+
+    Inputs are divided by a fixed per-channel ``scale`` (stored with the weights) so the
+    network sees features of order one; reflection padding, ReLU, nearest upsampling.
+    """
+
+    def __init__(self, level: str | int) -> None:
+        super().__init__()
+        self.level = parse_level(level)
+        spec = decoder_layers(self.level)
+        modules: list[nn.Module] = []
+        n_convs = sum(1 for op, _, _ in spec if op == "conv")
+        seen = 0
+        for op, cin, cout in spec:
+            if op == "up":
+                modules.append(nn.Upsample(scale_factor=2, mode="nearest"))
+                continue
+            seen += 1
+            modules += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+            if seen < n_convs:
+                modules.append(nn.ReLU(inplace=True))
+        self.layers = nn.Sequential(*modules)
+        in_channels = spec[0][1]
+        self.register_buffer("scale", torch.ones(in_channels))
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.scale.numel())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features / self.scale.view(1, -1, 1, 1).to(features.dtype))

@@ -1,0 +1,82 @@
+"""VGG-16 (ImageNet, Caffe preprocessing) cut at relu1_1..relu5_1: one pass returns every tap."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import InputError
+from .weights import ENCODER_ID, encoder_state
+
+__all__ = ["LEVELS", "Encoder", "parse_level", "CAFFE_MEAN_BGR"]
+
+LEVELS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+# VGG-16 up to conv5_1: (name, in_channels, out_channels); "pool" = 2x2 max pooling
+VGG16_CFG: tuple[tuple[str, int, int] | str, ...] = (
+    ("conv1_1", 3, 64), ("conv1_2", 64, 64), "pool",
+    ("conv2_1", 64, 128), ("conv2_2", 128, 128), "pool",
+    ("conv3_1", 128, 256), ("conv3_2", 256, 256), ("conv3_3", 256, 256), "pool",
+    ("conv4_1", 256, 512), ("conv4_2", 512, 512), ("conv4_3", 512, 512), "pool",
+    ("conv5_1", 512, 512),
+)  # fmt: skip
+
+
+def parse_level(level: str | int) -> str:
+    """Normalise a level given as ``"relu4_1"``, ``"4"`` or ``4`` to its layer name."""
+    if isinstance(level, bool):
+        raise InputError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)} or 1..5")
+    if isinstance(level, int) and 1 <= level <= 5:
+        return LEVELS[level - 1]
+    if isinstance(level, str):
+        name = level.strip().lower()
+        if name in LEVELS:
+            return name
+        if name.isdigit() and 1 <= int(name) <= 5:
+            return LEVELS[int(name) - 1]
+        close = [lv for lv in LEVELS if lv[4] in name]
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise InputError(f"unknown level {level!r}{hint}: expected one of {', '.join(LEVELS)} or 1..5")
+    raise InputError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)} or 1..5")
+
+
+class Encoder(nn.Module):
+    """Frozen VGG-16 conv base; input RGB in [0, 1], shape (B, 3, H, W)."""
+
+    id = ENCODER_ID
+
+    def __init__(self, weights: str | os.PathLike | None = None, *, load: bool = True) -> None:
+        super().__init__()
+        self.convs = nn.ModuleDict({c[0]: nn.Conv2d(c[1], c[2], 3, padding=1) for c in VGG16_CFG if c != "pool"})
+        mean = torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+        self.register_buffer("mean_bgr", mean, persistent=False)
+        if load:
+            self.convs.load_state_dict(encoder_state(weights), strict=True)
+        self.requires_grad_(False)
+        self.eval()
+
+    def preprocess(self, rgb: torch.Tensor) -> torch.Tensor:
+        """RGB [0, 1] -> Caffe input: BGR, 0-255, mean subtracted."""
+        return rgb.flip(1) * 255.0 - self.mean_bgr.to(rgb.dtype)
+
+    def forward(self, rgb: torch.Tensor, upto: str = "relu5_1") -> dict[str, torch.Tensor]:
+        """Every tap relu1_1..``upto`` in one pass, as {name: (B, C, H/2^k, W/2^k)}."""
+        upto = parse_level(upto)
+        x = self.preprocess(rgb)
+        taps: dict[str, torch.Tensor] = {}
+        for item in VGG16_CFG:
+            if item == "pool":
+                x = F.max_pool2d(x, 2)
+                continue
+            name = item[0]
+            x = F.relu(self.convs[name](x))
+            if name.endswith("_1"):
+                tap = "relu" + name[4:]
+                taps[tap] = x
+                if tap == upto:
+                    break
+        return taps

@@ -1,0 +1,172 @@
+"""Style: what coloring needs per level (mean and coloring matrix), computed once, saved, loaded and blended."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .decoder import STAGE_WIDTHS
+from .encoder import LEVELS, parse_level
+from .errors import InputError, OutputError, StyleFileError
+from .transform import blend_linear, coloring_matrix, mean_and_covariance
+from .weights import ENCODER_ID
+
+__all__ = ["Style", "normalize_weights"]
+
+FORMAT = "wct-style-1"
+CHANNELS = dict(zip(LEVELS, STAGE_WIDTHS))
+
+
+def normalize_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    """Validate blend weights (one per style, finite, non-negative, not all zero) and scale them to sum 1."""
+    if count == 0:
+        raise InputError("expected at least one style, got none")
+    if weights is None:
+        return [1.0 / count] * count
+    try:
+        ws = [float(w) for w in weights]
+    except (TypeError, ValueError):
+        raise InputError(f"weights must be numbers, got {weights!r}") from None
+    if len(ws) != count:
+        raise InputError(f"expected {count} weight(s), one per style, got {len(ws)}")
+    for w in ws:
+        if not (w >= 0 and w != float("inf")):  # also catches NaN
+            raise InputError(f"weights must be finite and >= 0, got {w}")
+    total = sum(ws)
+    if total <= 0:
+        raise InputError("the weights are all zero; give at least one style a positive weight")
+    return [w / total for w in ws]
+
+
+class Style:
+    """Per-level style statistics: ``mean`` (C,) and symmetric ``color`` = cov^(1/2) (C, C), float32."""
+
+    def __init__(self, stats: Mapping[str, tuple[torch.Tensor, torch.Tensor]], *, description: str = "") -> None:
+        if not stats:
+            raise InputError("a Style needs statistics for at least one level")
+        self._stats = {parse_level(k): (m.float(), c.float()) for k, (m, c) in stats.items()}
+        self.description = description
+
+    @classmethod
+    def from_features(cls, taps: Mapping[str, torch.Tensor], *, description: str = "") -> "Style":
+        """Statistics of encoder taps {level: (1, C, h, w)}."""
+        stats = {}
+        for level, f in taps.items():
+            mean, cov = mean_and_covariance(f.flatten(2)[0])  # (C, 1), (C, C)
+            stats[level] = (mean[:, 0], coloring_matrix(cov))
+        return cls(stats, description=description)
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return tuple(lv for lv in LEVELS if lv in self._stats)
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self._stats.values()))[0].device
+
+    def mean(self, level: str | int) -> torch.Tensor:
+        return self._stats[parse_level(level)][0]
+
+    def color(self, level: str | int) -> torch.Tensor:
+        return self._stats[parse_level(level)][1]
+
+    def covariance(self, level: str | int) -> torch.Tensor:
+        """The style's feature covariance at ``level`` (color @ color)."""
+        c = self.color(level).double()
+        return c @ c
+
+    def to(self, device: str | torch.device) -> "Style":
+        return Style({k: (m.to(device), c.to(device)) for k, (m, c) in self._stats.items()}, description=self.description)
+
+    def has(self, level: str) -> bool:
+        return parse_level(level) in self._stats
+
+    def __repr__(self) -> str:
+        desc = f", {self.description!r}" if self.description else ""
+        return f"Style(levels={list(self.levels)}{desc})"
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+        """Write the statistics as a .safetensors file (atomically), with format and encoder in its metadata."""
+        out = Path(path)
+        if out.suffix != ".safetensors":
+            raise OutputError(f"style files end in .safetensors, got '{out.name}'")
+        if out.exists() and not overwrite:
+            raise OutputError(f"{out} already exists; pass --overwrite to replace it")
+        tensors = {}
+        for level, (m, c) in self._stats.items():
+            tensors[f"{level}.mean"] = m.detach().cpu().contiguous()
+            tensors[f"{level}.color"] = c.detach().cpu().contiguous()
+        meta = {"format": FORMAT, "encoder": ENCODER_ID, "levels": json.dumps(list(self.levels)), "description": self.description}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata=meta)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return out
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Style":
+        """Read and validate a style file (format, encoder, keys, shapes, dtypes, finiteness)."""
+        p = Path(path)
+        if not p.is_file():
+            raise StyleFileError(f"no such style file: {p}")
+        try:
+            with safe_open(str(p), "pt") as f:
+                meta = f.metadata() or {}
+                keys = list(f.keys())
+                tensors = {k: f.get_tensor(k) for k in keys}
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise StyleFileError(f"{p.name} is not a valid .safetensors style file ({exc})") from None
+        if meta.get("format") != FORMAT:
+            raise StyleFileError(f"{p.name} is not a wct style file: format is {meta.get('format')!r}, expected {FORMAT!r}")
+        if meta.get("encoder") != ENCODER_ID:
+            raise StyleFileError(f"{p.name} was made with encoder {meta.get('encoder')!r}; this engine uses {ENCODER_ID!r}")
+        stats = {}
+        for key in keys:
+            level, _, kind = key.partition(".")
+            if level not in LEVELS or kind not in ("mean", "color"):
+                raise StyleFileError(f"{p.name}: unexpected tensor {key!r}; expected LEVEL.mean and LEVEL.color")
+        for level in LEVELS:
+            if f"{level}.mean" not in tensors and f"{level}.color" not in tensors:
+                continue
+            m, c = tensors.get(f"{level}.mean"), tensors.get(f"{level}.color")
+            ch = CHANNELS[level]
+            if m is None or c is None:
+                raise StyleFileError(f"{p.name}: {level} needs both mean and color tensors")
+            if tuple(m.shape) != (ch,) or tuple(c.shape) != (ch, ch):
+                raise StyleFileError(f"{p.name}: {level} shapes {tuple(m.shape)}, {tuple(c.shape)}; expected ({ch},), ({ch}, {ch})")
+            if m.dtype not in (torch.float16, torch.float32, torch.float64) or c.dtype != m.dtype:
+                raise StyleFileError(f"{p.name}: {level} has dtype {m.dtype}/{c.dtype}; expected float32")
+            if not (torch.isfinite(m).all() and torch.isfinite(c).all()):
+                raise StyleFileError(f"{p.name}: {level} holds NaN or infinite values")
+            stats[level] = (m.float(), c.float())
+        if not stats:
+            raise StyleFileError(f"{p.name} holds no style statistics")
+        return cls(stats, description=meta.get("description", ""))
+
+    @staticmethod
+    def blend(styles: Sequence["Style"], weights: Sequence[float] | None = None) -> "Style":
+        """Linear interpolation (Li et al.): weighted sums of means and coloring matrices, per shared level."""
+        ws = normalize_weights(weights, len(styles))
+        common = [lv for lv in LEVELS if all(s.has(lv) for s in styles)]
+        if not common:
+            raise InputError("the styles share no level; compute them for the same levels")
+        device = styles[0].device
+        stats = {}
+        for lv in common:
+            m, c = blend_linear([s.mean(lv).to(device) for s in styles], [s.color(lv).to(device) for s in styles], ws)
+            stats[lv] = (m, c)
+        parts = [f"{w:.3g}*{s.description or 'style'}" for s, w in zip(styles, ws)]
+        return Style(stats, description=" + ".join(parts))

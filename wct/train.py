@@ -1,0 +1,367 @@
+"""Decoder training: random crops of photos -> encoder tap -> decoder -> pixel (+ feature) loss, Adam.
+
+Resumable exactly (model, optimiser, data RNG and log live in a checkpoint folder), seeded, CPU or CUDA.
+Checkpoints and logs are safetensors + JSON: nothing here is ever pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from .decoder import Decoder
+from .encoder import LEVELS, Encoder, parse_level
+from .metrics import psnr, ssim
+from .weights import ENCODER_ID, cache_dir
+
+__all__ = ["TrainConfig", "train_decoder", "split_images", "feature_scale", "evaluate", "export_decoder"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class TrainConfig:
+    level: str
+    images: str
+    out: str = ""
+    crop: int = 128
+    batch: int = 8
+    lr: float = 1e-3
+    lr_min: float = 5e-5
+    warmup: int = 200
+    steps: int = 4000
+    feature_weight: float = 0.0
+    eval_every: float = 5.0  # minutes
+    ckpt_every: float = 4.0  # minutes
+    max_minutes: float = 0.0  # 0 = no limit for this run
+    seed: int = 0
+    threads: int = 0
+    val_count: int = 16
+    eval_size: int = 384
+    init_from: str = ""
+    lower: str = ""  # finished decoder one level down: its weights become this decoder's tail
+    block_steps: int = 0  # first steps train only the new head, in the lower level's feature space
+    channels_last: bool = True
+    device: str = "cpu"
+    extra: dict = field(default_factory=dict)
+
+    def folder(self) -> Path:
+        return Path(self.out) if self.out else cache_dir() / "train" / self.level
+
+
+def split_images(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """(train, held-out) image paths; about 1 in 20 files is held out, decided by a hash of its name."""
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    held = [p for p in files if int(hashlib.sha1(p.name.encode()).hexdigest()[:8], 16) % 20 == 0]
+    held_set = set(held)
+    return [p for p in files if p not in held_set], held
+
+
+def _load_rgb(path: Path) -> torch.Tensor:
+    with Image.open(path) as im:
+        arr = torch.frombuffer(bytearray(im.convert("RGB").tobytes()), dtype=torch.uint8)
+        return arr.view(im.height, im.width, 3).permute(2, 0, 1).contiguous()
+
+
+def _sized(img: torch.Tensor, long_side: int) -> torch.Tensor:
+    """(3,H,W) uint8 -> (1,3,h,w) float in [0,1], long side ``long_side``, sides multiples of 16."""
+    h, w = img.shape[1:]
+    s = long_side / max(h, w)
+    nh, nw = max(16, int(h * s) // 16 * 16), max(16, int(w * s) // 16 * 16)
+    x = img[None].float() / 255.0
+    return F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def _random_batch(images: list[torch.Tensor], cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Random crops with scale jitter (downscaling only) and horizontal flips, (B,3,crop,crop)."""
+    out = []
+    c = cfg.crop
+    for _ in range(cfg.batch):
+        img = images[int(torch.randint(len(images), (1,), generator=gen))]
+        h, w = img.shape[1:]
+        short = min(h, w)
+        hi = max(c, min(short, 2 * c))
+        side = c + int(torch.randint(hi - c + 1, (1,), generator=gen))
+        side = min(side, short)
+        y = int(torch.randint(h - side + 1, (1,), generator=gen))
+        x = int(torch.randint(w - side + 1, (1,), generator=gen))
+        patch = img[None, :, y : y + side, x : x + side].float() / 255.0
+        if side != c:
+            patch = F.interpolate(patch, size=(c, c), mode="bilinear", antialias=True, align_corners=False)
+        if bool(torch.rand((), generator=gen) < 0.5):
+            patch = patch.flip(-1)
+        out.append(patch)
+    return torch.cat(out).clamp(0, 1)
+
+
+@torch.no_grad()
+def feature_scale(encoder: Encoder, images: list[torch.Tensor], level: str, cfg: TrainConfig) -> torch.Tensor:
+    """Per-channel RMS of the tap over 64 crops, floored at 10% of the level's mean RMS."""
+    gen = torch.Generator().manual_seed(12345)
+    sq = None
+    n = 0
+    for _ in range(max(1, 64 // cfg.batch)):
+        feats = encoder(_random_batch(images, cfg, gen).to(cfg.device), upto=level)[level]
+        s = feats.double().pow(2).mean(dim=(0, 2, 3))
+        sq = s if sq is None else sq + s
+        n += 1
+    rms = (sq / n).sqrt()
+    return rms.clamp_min(0.1 * rms.mean()).float().cpu()
+
+
+@torch.no_grad()
+def evaluate(encoder: Encoder, decoder: Decoder, images: list[torch.Tensor], size: int, device: str) -> tuple[float, float]:
+    """Mean held-out PSNR and SSIM of clamp(decode(encode(x))) at ``size`` px on the long side."""
+    decoder.eval()
+    ps, ss = [], []
+    for img in images:
+        x = _sized(img, size).to(device)
+        y = decoder(encoder(x, upto=decoder.level)[decoder.level]).clamp(0, 1)
+        y = (y * 255).round() / 255  # as an 8-bit image
+        ps.append(float(psnr(y, x)))
+        ss.append(float(ssim(y, x)))
+    decoder.train()
+    return sum(ps) / len(ps), sum(ss) / len(ss)
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
+
+
+def graft_lower(decoder: Decoder, lower_weights: str, *, copy: bool = True) -> int:
+    """Copy a finished lower-level decoder into ``decoder``'s tail; returns the number of head modules.
+
+    The mirror architecture makes decoder(relu_k) = head(relu_k) -> tail, where the tail is exactly the
+    decoder of relu_(k-1) and the head must output that level's normalised features.
+    """
+    state = {k: v.float() for k, v in load_file(lower_weights).items()}
+    lower_level = LEVELS[LEVELS.index(decoder.level) - 1]
+    lower = Decoder(lower_level)
+    lower.load_state_dict(state, strict=True)
+    n_head = len(decoder.layers) - len(lower.layers)
+    if copy:
+        for i, module in enumerate(lower.layers):
+            decoder.layers[n_head + i].load_state_dict(module.state_dict(), strict=True)
+    decoder.register_buffer("lower_scale", lower.scale.clone(), persistent=False)
+    return n_head
+
+
+def _save_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer, gen: torch.Generator, meta: dict) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
+    state = opt.state_dict()
+    for idx, st in state["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{idx}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    tensors["rng"] = gen.get_state()
+    meta = dict(meta, param_groups=state["param_groups"])
+    tmp = folder / "last.safetensors.tmp"
+    save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta)})
+    os.replace(tmp, folder / "last.safetensors")
+
+
+def _load_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict:
+    from safetensors import safe_open
+
+    path = folder / "last.safetensors"
+    tensors = load_file(str(path))
+    with safe_open(str(path), "pt") as f:
+        meta = json.loads(f.metadata()["meta"])
+    decoder.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    opt_state: dict = {"state": {}, "param_groups": meta.pop("param_groups")}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, idx, name = k.split(".", 2)
+            opt_state["state"].setdefault(int(idx), {})[name] = v
+    opt.load_state_dict(opt_state)
+    gen.set_state(tensors["rng"])
+    return meta
+
+
+def _save_weights(decoder: Decoder, path: Path, meta: dict, dtype: torch.dtype = torch.float32) -> None:
+    tensors = {k: v.detach().cpu().to(dtype).contiguous() for k, v in decoder.state_dict().items()}
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in meta.items()})
+    os.replace(tmp, path)
+
+
+def _log(folder: Path, record: dict) -> None:
+    with open(folder / "log.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    print(json.dumps(record), flush=True)
+
+
+def train_decoder(cfg: TrainConfig) -> Path:
+    """Train (or resume) one level's decoder; returns the checkpoint folder. Stops at cfg.steps or cfg.max_minutes."""
+    cfg.level = parse_level(cfg.level)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    folder = cfg.folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    train_paths, held_paths = split_images(cfg.images)
+    t0 = time.time()
+    train_imgs = [_load_rgb(p) for p in train_paths]
+    held_imgs = [_load_rgb(p) for p in held_paths[: cfg.val_count]]
+    print(f"{len(train_imgs)} training images, {len(held_paths)} held out ({len(held_imgs)} used), loaded in {time.time() - t0:.0f}s", flush=True)
+
+    encoder = Encoder().to(cfg.device)
+    decoder = Decoder(cfg.level).to(cfg.device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
+    meta = {"step": 0, "images_seen": 0, "best_psnr": -1.0, "best_ssim": 0.0, "config": asdict(cfg)}
+    if (folder / "last.safetensors").is_file():
+        meta.update(_load_checkpoint(folder, decoder, opt, gen))
+        print(f"resumed at step {meta['step']} ({meta['images_seen']} images)", flush=True)
+    else:
+        if cfg.init_from:
+            decoder.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()}, strict=True)
+        else:
+            decoder.scale.copy_(feature_scale(encoder, train_imgs, cfg.level, cfg))
+    meta["config"] = asdict(cfg)
+    resumed = meta["step"] > 0
+    n_head = graft_lower(decoder, cfg.lower, copy=not resumed) if cfg.lower else 0
+    lower_level = LEVELS[LEVELS.index(cfg.level) - 1] if cfg.lower else ""
+    if cfg.channels_last:
+        encoder = encoder.to(memory_format=torch.channels_last)
+        decoder = decoder.to(memory_format=torch.channels_last)
+
+    start = time.time()
+    last_ckpt = last_eval = start
+    losses: list[float] = []
+    decoder.train()
+    while meta["step"] < cfg.steps:
+        lr = _lr_at(meta["step"], cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = _random_batch(train_imgs, cfg, gen).to(cfg.device)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            taps = encoder(x, upto=cfg.level)
+        feats = taps[cfg.level]
+        if meta["step"] < cfg.block_steps and n_head:
+            head = decoder.layers[:n_head]
+            target = taps[lower_level] / decoder.lower_scale.view(1, -1, 1, 1)
+            loss = F.mse_loss(head(feats / decoder.scale.view(1, -1, 1, 1)), target)
+        else:
+            y = decoder(feats)
+            loss = F.mse_loss(y, x)
+        if cfg.feature_weight > 0 and meta["step"] >= cfg.block_steps:
+            s = decoder.scale.view(1, -1, 1, 1)
+            loss = loss + cfg.feature_weight * F.mse_loss(encoder(y, upto=cfg.level)[cfg.level] / s, feats / s)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        meta["step"] += 1
+        meta["images_seen"] += cfg.batch
+        losses.append(float(loss.detach()))
+        now = time.time()
+        done = meta["step"] >= cfg.steps or (cfg.max_minutes and now - start > cfg.max_minutes * 60)
+        if now - last_eval > cfg.eval_every * 60 or done:
+            p, s = evaluate(encoder, decoder, held_imgs, cfg.eval_size, cfg.device)
+            rec = {"step": meta["step"], "images": meta["images_seen"], "loss": sum(losses) / len(losses), "lr": lr,
+                   "val_psnr": round(p, 3), "val_ssim": round(s, 4), "sec_per_step": round((now - start) / max(1, len(losses)), 3)}
+            _log(folder, rec)
+            if p > meta["best_psnr"]:
+                meta.update(best_psnr=p, best_ssim=s, best_step=meta["step"], best_images=meta["images_seen"])
+                _save_weights(decoder, folder / "best.safetensors",
+                              {"level": cfg.level, "encoder": ENCODER_ID, "step": meta["step"], "images_seen": meta["images_seen"]})
+            losses.clear()
+            start_eval_end = time.time()
+            last_eval = start_eval_end
+        if now - last_ckpt > cfg.ckpt_every * 60 or done:
+            _save_checkpoint(folder, decoder, opt, gen, meta)
+            last_ckpt = time.time()
+        if done:
+            break
+    return folder
+
+
+def export_decoder(folder: Path, level: str, dest: Path, images: str, *, eval_count: int = 32, eval_size: int = 512) -> dict:
+    """Write ``folder``/best.safetensors as float16 ``dest``/LEVEL.safetensors and record it in the manifest.
+
+    The held-out PSNR/SSIM in the manifest are measured on the float16 weights as shipped.
+    """
+    from safetensors import safe_open
+
+    level = parse_level(level)
+    src = folder / "best.safetensors"
+    with safe_open(str(src), "pt") as f:
+        info = f.metadata()
+    state = load_file(str(src))
+    decoder = Decoder(level)
+    decoder.load_state_dict({k: v.half().float() for k, v in state.items()}, strict=True)
+    _, held = split_images(images)
+    p, s = evaluate(Encoder(), decoder, [_load_rgb(x) for x in held[:eval_count]], eval_size, "cpu")
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / f"{level}.safetensors"
+    _save_weights(decoder, out, {"level": level, "encoder": ENCODER_ID, "format": "wct-decoder-1"}, torch.float16)
+    entry = {
+        "level": level,
+        "file": out.name,
+        "encoder": ENCODER_ID,
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "parameters": sum(p.numel() for p in decoder.parameters()),
+        "images_seen": int(info.get("images_seen", 0)),
+        "steps": int(info.get("step", 0)),
+        "heldout_psnr": round(p, 2),
+        "heldout_ssim": round(s, 4),
+        "heldout_protocol": f"{min(eval_count, len(held))} held-out photos, {eval_size} px long side, 8-bit output",
+    }
+    manifest_path = dest / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"decoders": []}
+    manifest["decoders"] = sorted([e for e in manifest["decoders"] if e["level"] != level] + [entry], key=lambda e: LEVELS.index(e["level"]))
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return entry
+
+
+def add_arguments(parser) -> None:
+    """Add one --option per TrainConfig field to an argparse parser."""
+    helps = {
+        "level": "level to train (relu1_1..relu5_1)", "images": "folder of training photos",
+        "out": "checkpoint folder (default: the user cache)", "steps": "total optimiser steps (the LR schedule spans them)",
+        "max_minutes": "stop this run after so many minutes (resume with the same command)",
+        "lower": "weights of the finished decoder one level down, grafted as this one's tail",
+        "block_steps": "first steps train only the new head against the lower level's features",
+        "feature_weight": "weight of the feature reconstruction loss at the same tap",
+    }
+    for f in TrainConfig.__dataclass_fields__.values():
+        if f.name == "extra":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        required = f.name in ("level", "images")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=f.default, help=helps.get(f.name))
+        else:
+            typ = {"int": int, "float": float, "str": str}.get(str(f.type), str)
+            parser.add_argument(flag, type=typ, required=required, default=None if required else f.default, help=helps.get(f.name))
+
+
+def config_from_args(args) -> TrainConfig:
+    return TrainConfig(**{k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if k != "extra"})
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="train one WCT decoder level")
+    add_arguments(ap)
+    ap.add_argument("--export-to", default="", help="after training, export best weights to this decoders folder")
+    a = ap.parse_args()
+    c = config_from_args(a)
+    out = train_decoder(c)
+    if a.export_to:
+        print(json.dumps(export_decoder(out, c.level, Path(a.export_to), c.images)))
