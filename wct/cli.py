@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import InputError, OutputError, WCTError
+from .style import normalize_weights
 
 __all__ = ["main", "parse_style_arg", "example_paths"]
 
@@ -83,6 +84,7 @@ def _cmd_stylize(args) -> int:
     if not styles:
         raise InputError("no style given; add -s STYLE_IMAGE (or -s STYLE.safetensors), several with :WEIGHT")
     specs = [parse_style_arg(s) for s in styles]
+    normalize_weights([w for _, w in specs], len(specs))
     paths = _expand_contents(contents)
     out = Path(args.output)
     many = len(paths) > 1 or Path(contents[0]).is_dir()
@@ -111,7 +113,7 @@ def _cmd_stylize(args) -> int:
             continue  # finished earlier: resume without redoing
         try:
             img = model.stylize(src, style, alpha=args.alpha, levels=levels, max_size=args.size)
-            save_image(img, dst, overwrite=args.overwrite, inputs=tuple(paths))
+            save_image(img, dst, overwrite=args.overwrite, inputs=(*paths, *(p for p, _ in specs)))
         except WCTError as exc:
             if not many:
                 raise

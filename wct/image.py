@@ -32,7 +32,7 @@ __all__ = [
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 
 MAX_PIXELS = 50_000_000  # larger images are refused before decoding (decompression bombs)
-MIN_SIDE = 16  # four 2x poolings; smaller images are upscaled for processing and restored after
+MIN_SIDE = 32  # four 2x poolings leave 2x2 maps (reflection padding needs 2); smaller images are upscaled, then restored
 
 
 @dataclass(frozen=True)
@@ -212,6 +212,13 @@ def output_format(path: str | os.PathLike) -> str:
     return fmt
 
 
+def _same_file(a: str | os.PathLike, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def save_image(
     image: Image.Image,
     path: str | os.PathLike,
@@ -223,12 +230,8 @@ def save_image(
     """Write atomically (temporary file, then rename); never over an input, never over a file unless ``overwrite``."""
     out = Path(path)
     fmt = output_format(out)
-    for src in inputs:
-        try:
-            if Path(src).exists() and out.exists() and os.path.samefile(src, out):
-                raise OutputError(f"refusing to write the output over the input {src}; choose another output path")
-        except OSError:
-            pass
+    if out.exists() and any(_same_file(src, out) for src in inputs):
+        raise OutputError(f"refusing to write the output over its input {out}; choose another output path")
     if out.exists() and not overwrite:
         raise OutputError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it")
     if out.parent and not out.parent.exists():

@@ -240,6 +240,7 @@ def train_decoder(cfg: TrainConfig) -> Path:
 
     start = time.time()
     last_ckpt = last_eval = start
+    first_step = meta["step"]
     losses: list[float] = []
     decoder.train()
     while meta["step"] < cfg.steps:
@@ -273,15 +274,14 @@ def train_decoder(cfg: TrainConfig) -> Path:
         if now - last_eval > cfg.eval_every * 60 or done:
             p, s = evaluate(encoder, decoder, held_imgs, cfg.eval_size, cfg.device)
             rec = {"step": meta["step"], "images": meta["images_seen"], "loss": sum(losses) / len(losses), "lr": lr,
-                   "val_psnr": round(p, 3), "val_ssim": round(s, 4), "sec_per_step": round((now - start) / max(1, len(losses)), 3)}
+                   "val_psnr": round(p, 3), "val_ssim": round(s, 4), "sec_per_step": round((now - start) / max(1, meta["step"] - first_step), 3)}
             _log(folder, rec)
             if p > meta["best_psnr"]:
                 meta.update(best_psnr=p, best_ssim=s, best_step=meta["step"], best_images=meta["images_seen"])
                 _save_weights(decoder, folder / "best.safetensors",
                               {"level": cfg.level, "encoder": ENCODER_ID, "step": meta["step"], "images_seen": meta["images_seen"]})
             losses.clear()
-            start_eval_end = time.time()
-            last_eval = start_eval_end
+            last_eval = time.time()
         if now - last_ckpt > cfg.ckpt_every * 60 or done:
             _save_checkpoint(folder, decoder, opt, gen, meta)
             last_ckpt = time.time()

@@ -1,0 +1,143 @@
+"""The command line as a user meets it: exit codes, files written atomically, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import wct
+from wct import cli
+from wct.cli import main, parse_style_arg
+
+
+@pytest.fixture(autouse=True)
+def shipped_or_random_decoders(monkeypatch, random_model):
+    """CLI tests check plumbing, not decoder quality: run them on the seeded untrained decoders."""
+    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: random_model)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_stylize_one_image_with_a_blend(capsys, tmp_path, content_path, style_arrays):
+    styles = []
+    for i, arr in enumerate(style_arrays[:2]):
+        p = tmp_path / f"s{i}.png"
+        Image.fromarray(arr).save(p)
+        styles += ["-s", f"{p}:{i + 1}"]
+    out = tmp_path / "out.jpg"
+    code, stdout, err = run(capsys, "stylize", str(content_path), *styles, "--levels", "relu2_1,relu1_1", "-o", str(out))
+    assert code == 0, err
+    assert Image.open(out).size == (88, 72) and Image.open(out).format == "JPEG"
+    assert str(out) in stdout
+
+
+def test_stylize_without_images_runs_the_built_in_example(capsys, tmp_path):
+    out = tmp_path / "example.png"
+    code, _, err = run(capsys, "stylize", "--levels", "1", "--size", "64", "-o", str(out))
+    assert code == 0, err
+    content, _ = cli.example_paths()
+    w, h = Image.open(content).size
+    assert max(Image.open(out).size) == 64 and Image.open(out).size[0] == round(64 * w / max(w, h))
+
+
+def test_existing_output_is_kept_unless_overwrite(capsys, tmp_path, content_path, style_path):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"precious")
+    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(out))
+    assert code == 1 and "already exists" in err and "--overwrite" in err
+    assert out.read_bytes() == b"precious"
+    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(out), "--overwrite")
+    assert code == 0 and Image.open(out).size == (88, 72)
+
+
+def test_never_writes_over_the_input(capsys, content_path, style_path):
+    before = content_path.read_bytes()
+    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(content_path), "--overwrite")
+    assert code == 1 and "input" in err
+    assert content_path.read_bytes() == before
+
+
+def test_a_folder_of_contents_continues_past_bad_files_and_resumes(capsys, tmp_path, content_array, style_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(np.roll(content_array, 7 * i, axis=1)).save(src / f"img{i}.png")
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    dst = tmp_path / "out"
+    code, _, err = run(capsys, "stylize", str(src), "-s", str(style_path), "--levels", "1", "-o", str(dst))
+    assert code == 1 and "1 of 4 image(s) failed" in err and "broken.jpg" in err
+    assert sorted(p.name for p in dst.iterdir()) == ["img0.png", "img1.png", "img2.png"]
+    stamp = (dst / "img0.png").stat().st_mtime_ns
+    (src / "broken.jpg").unlink()
+    code, _, err = run(capsys, "stylize", str(src), "-s", str(style_path), "--levels", "1", "-o", str(dst))
+    assert code == 0, err
+    assert (dst / "img0.png").stat().st_mtime_ns == stamp  # finished outputs are not redone
+
+
+def test_style_file_is_written_and_used(capsys, tmp_path, content_path, style_arrays):
+    paths = []
+    for i, arr in enumerate(style_arrays[:2]):
+        p = tmp_path / f"s{i}.png"
+        Image.fromarray(arr).save(p)
+        paths.append(str(p))
+    sfile = tmp_path / "mix.safetensors"
+    code, _, err = run(capsys, "style", *paths, "--weights", "1,3", "-o", str(sfile))
+    assert code == 0, err
+    style = wct.Style.load(sfile)
+    assert style.levels == wct.LEVELS
+    out = tmp_path / "o.png"
+    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(sfile), "--levels", "2", "-o", str(out))
+    assert code == 0, err
+
+
+def test_reconstruct(capsys, tmp_path, content_path):
+    out = tmp_path / "r.webp"
+    code, _, err = run(capsys, "reconstruct", str(content_path), "--level", "relu2_1", "-o", str(out))
+    assert code == 0, err
+    assert Image.open(out).size == (88, 72)
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["stylize", "{content}", "-o", "{tmp}/o.png"], "no style given"),
+        (["stylize", "{content}", "-s", "{style}", "--alpha", "2", "-o", "{tmp}/o.png"], r"alpha must be in \[0, 1\]"),
+        (["stylize", "{content}", "-s", "{style}", "--levels", "relu7_1", "-o", "{tmp}/o.png"], "unknown level"),
+        (["stylize", "{content}", "-s", "{style}", "-o", "{tmp}/o.xyz"], "cannot tell the image format"),
+        (["stylize", "{tmp}/missing.png", "-s", "{style}", "-o", "{tmp}/o.png"], "no such file"),
+        (["stylize", "{content}", "-s", "{tmp}/notes.txt", "-o", "{tmp}/o.png"], "not a readable image"),
+        (["stylize", "{content}", "-s", "{style}:0", "-o", "{tmp}/o.png"], "all zero"),
+        (["style", "{style}", "-o", "{tmp}/s.bin"], "end in .safetensors"),
+    ],
+)
+def test_errors_are_one_clear_line_and_exit_1(capsys, tmp_path, content_path, style_path, argv, match):
+    (tmp_path / "notes.txt").write_text("hello")
+    argv = [a.format(content=content_path, style=style_path, tmp=tmp_path) for a in argv]
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    assert err.startswith("wct: error: ") and err.count("\n") == 1
+    assert __import__("re").search(match, err), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_style_argument_weights():
+    assert parse_style_arg("a.jpg:0.5") == ("a.jpg", 0.5)
+    assert parse_style_arg("a.jpg") == ("a.jpg", 1.0)
+    assert parse_style_arg(r"C:\art\b.png") == (r"C:\art\b.png", 1.0)
+    assert parse_style_arg("dir:with:colons/c.png:2") == ("dir:with:colons/c.png", 2.0)
+
+
+def test_python_dash_m_and_usage_errors():
+    r = subprocess.run([sys.executable, "-m", "wct", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("wct ")
+    r = subprocess.run([sys.executable, "-m", "wct", "stylize"], capture_output=True, text=True)
+    assert r.returncode == 2 and "-o/--output" in r.stderr and "Traceback" not in r.stderr
