@@ -141,3 +141,14 @@ def test_python_dash_m_and_usage_errors():
     assert r.returncode == 0 and r.stdout.startswith("wct ")
     r = subprocess.run([sys.executable, "-m", "wct", "stylize"], capture_output=True, text=True)
     assert r.returncode == 2 and "-o/--output" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_folder_inputs_sharing_a_name_get_distinct_outputs(capsys, tmp_path, content_array, style_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(content_array).save(src / "a.png")
+    Image.fromarray(content_array[:, ::-1].copy()).save(src / "a.jpg")
+    dst = tmp_path / "out"
+    code, _, err = run(capsys, "stylize", str(src), "-s", str(style_path), "--levels", "1", "-o", str(dst))
+    assert code == 0, err
+    assert sorted(p.name for p in dst.iterdir()) == ["a_jpg.png", "a_png.png"]

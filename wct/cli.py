@@ -106,7 +106,7 @@ def _cmd_stylize(args) -> int:
     style_objs = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
     style = Style.blend(style_objs, [w for _, w in specs]) if len(style_objs) > 1 else style_objs[0]
     failed: list[tuple[Path, str]] = []
-    targets = [(p, out / f"{p.stem}.{args.format}" if many else out) for p in paths]
+    targets = list(zip(paths, _output_names(paths, out, args.format))) if many else [(paths[0], out)]
     bar = _progress(targets, many)
     for src, dst in bar:
         if many and dst.exists() and not args.overwrite:
@@ -126,6 +126,12 @@ def _cmd_stylize(args) -> int:
     if not many:
         print(out)
     return 0
+
+
+def _output_names(paths: list[Path], folder: Path, fmt: str) -> list[Path]:
+    """OUT/stem.fmt for each input; inputs sharing a stem (a.jpg, a.png) keep their suffix in the name."""
+    stems = [p.stem for p in paths]
+    return [folder / (f"{p.stem}_{p.suffix[1:]}.{fmt}" if stems.count(p.stem) > 1 else f"{p.stem}.{fmt}") for p in paths]
 
 
 def _progress(items, enabled: bool):

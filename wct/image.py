@@ -24,6 +24,7 @@ __all__ = [
     "from_tensor",
     "read_image",
     "resize_to",
+    "fit_multiple",
     "pad_to_multiple",
     "save_image",
     "output_format",
@@ -81,7 +82,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Imag
         raise ImageError(f"{p} is a folder; expected an image file")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies below
             im = Image.open(p)
             w, h = im.size
             if w * h > max_pixels:
@@ -96,7 +97,9 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Imag
             im = ImageOps.exif_transpose(im)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError:
+        raise ImageError(f"{p.name} is far over the limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?); fix: downscale it first") from None
+    except UnidentifiedImageError as exc:
         raise ImageError(f"{p.name} is not a readable image ({exc.__class__.__name__}); expected PNG, JPEG, WebP, BMP, TIFF or GIF") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{p.name} is truncated or corrupt ({exc}); fix: re-export or re-download it") from None
@@ -181,6 +184,13 @@ def resize_to(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return t
     shrink = size[0] < t.shape[-2] or size[1] < t.shape[-1]
     return F.interpolate(t, size=size, mode="bicubic" if not shrink else "bilinear", antialias=shrink, align_corners=False).clamp(0, 1)
+
+
+def fit_multiple(t: torch.Tensor, long_side: int, m: int = 16) -> torch.Tensor:
+    """Resize (B, 3, H, W) so the long side is ``long_side``, sides rounded down to multiples of ``m``."""
+    h, w = t.shape[-2:]
+    s = long_side / max(h, w)
+    return resize_to(t, (max(m, int(h * s) // m * m), max(m, int(w * s) // m * m)))
 
 
 def working_size(h: int, w: int, max_size: int | None) -> tuple[int, int]:

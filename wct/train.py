@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from .decoder import Decoder
 from .encoder import LEVELS, Encoder, parse_level
+from .image import fit_multiple
 from .metrics import psnr, ssim
 from .weights import ENCODER_ID, cache_dir
 
@@ -75,11 +76,7 @@ def _load_rgb(path: Path) -> torch.Tensor:
 
 def _sized(img: torch.Tensor, long_side: int) -> torch.Tensor:
     """(3,H,W) uint8 -> (1,3,h,w) float in [0,1], long side ``long_side``, sides multiples of 16."""
-    h, w = img.shape[1:]
-    s = long_side / max(h, w)
-    nh, nw = max(16, int(h * s) // 16 * 16), max(16, int(w * s) // 16 * 16)
-    x = img[None].float() / 255.0
-    return F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return fit_multiple(img[None].float() / 255.0, long_side)
 
 
 def _random_batch(images: list[torch.Tensor], cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:

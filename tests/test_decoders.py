@@ -1,0 +1,79 @@
+"""The shipped decoders: each file loads, matches its manifest, and reconstructs a test image well."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import wct
+from wct.decoder import Decoder, decoder_layers
+from wct.image import fit_multiple, to_tensor
+from wct.metrics import psnr
+from wct.weights import ENCODER_ID, decoders_dir
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+MANIFEST = json.loads((decoders_dir() / "MANIFEST.json").read_text())["decoders"]
+BY_LEVEL = {e["level"]: e for e in MANIFEST}
+# floors a few dB under what the shipped decoders reach on these images at 128 px
+PSNR_FLOOR = {"relu1_1": 28.0, "relu2_1": 24.0, "relu3_1": 20.0, "relu4_1": 16.5, "relu5_1": 13.5}
+
+
+def test_all_five_levels_are_shipped():
+    assert sorted(BY_LEVEL) == list(wct.LEVELS)
+
+
+@pytest.mark.parametrize("entry", MANIFEST, ids=lambda e: e["level"])
+def test_file_matches_its_manifest(entry):
+    path = decoders_dir() / entry["file"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+    assert entry["encoder"] == ENCODER_ID
+    state = load_file(str(path))
+    assert all(t.dtype == torch.float16 for t in state.values())
+    dec = Decoder(entry["level"])
+    dec.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    assert sum(p.numel() for p in dec.parameters()) == entry["parameters"]
+    assert entry["images_seen"] > 0 and entry["steps"] > 0
+    assert 0 < entry["heldout_ssim"] <= 1 and entry["heldout_psnr"] > 10
+
+
+@pytest.mark.parametrize("level", list(BY_LEVEL))
+def test_reconstructs_a_test_image_above_a_floor(model, level):
+    scores = []
+    for name in ("content_rocket.jpg", "content_coffee.jpg"):
+        x = fit_multiple(to_tensor(ASSETS / name)[0], 128)
+        y = torch.round(model.reconstruct(x, level, max_size=None) * 255) / 255
+        scores.append(float(psnr(y, x)))
+    assert sum(scores) / len(scores) > PSNR_FLOOR[level]
+
+
+def test_decoder_architecture_mirrors_vgg16():
+    convs = {lv: [(i, o) for op, i, o in decoder_layers(lv) if op == "conv"] for lv in wct.LEVELS}
+    assert convs["relu1_1"] == [(64, 64), (64, 3)]
+    assert convs["relu3_1"] == [(256, 128), (128, 128), (128, 64), (64, 64), (64, 3)]
+    assert len(convs["relu5_1"]) == 12 and convs["relu5_1"][0] == (512, 512)
+    ups = {lv: sum(op == "up" for op, _, _ in decoder_layers(lv)) for lv in wct.LEVELS}
+    assert ups == {"relu1_1": 0, "relu2_1": 1, "relu3_1": 2, "relu4_1": 3, "relu5_1": 4}
+
+
+def test_a_damaged_decoder_is_refused(tmp_path):
+    folder = tmp_path / "decoders"
+    shutil.copytree(decoders_dir(), folder)
+    entry = MANIFEST[0]
+    data = bytearray((folder / entry["file"]).read_bytes())
+    data[-10] ^= 0xFF
+    (folder / entry["file"]).write_bytes(bytes(data))
+    model = wct.load(device="cpu", decoders=folder)
+    with pytest.raises(wct.WeightsError, match="SHA-256"):
+        model.decoder(entry["level"])
+    (folder / entry["file"]).write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 9\n")
+    with pytest.raises(wct.WeightsError, match="git-lfs"):
+        wct.load(device="cpu", decoders=folder).decoder(entry["level"])
+    (folder / entry["file"]).unlink()
+    with pytest.raises(wct.WeightsError, match="does not exist"):
+        wct.load(device="cpu", decoders=folder).decoder(entry["level"])
