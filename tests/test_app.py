@@ -1,0 +1,375 @@
+"""The Gradio app (app.py), driven as a user or client would: a real server on loopback, real uploads, real decoders.
+
+The app runs in-process on 127.0.0.1 at a free port with the shipped decoders (every level the manifest has;
+the /stylize endpoint runs them all), and is reached through gradio_client and, when Debian's chromium is
+installed, through Playwright. Images are small and the output size is small, so the whole file stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry, no version check: starts offline
+
+import re
+import socket
+import struct
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import wct
+
+gr = pytest.importorskip("gradio", reason="the app needs gradio: pip install -e '.[app]'")
+gradio_client = pytest.importorskip("gradio_client")
+from conftest import smooth_image
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import app as wct_app
+
+pytestmark = [  # gradio's queue uses pandas options that pandas 3 deprecates; nothing to act on here
+    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SIZE = 96  # output long side for the API tests
+TIMEOUT = 120  # seconds any single request may take on a busy CPU
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory):
+    """(demo, url): the app over the shipped model, listening on loopback."""
+    if not model.available_levels():
+        pytest.fail("no shipped decoders: decoders/MANIFEST.json lists none (or WCT_DECODERS_DIR points nowhere)")
+    old_tmp = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
+    demo = wct_app.build_demo(model)
+    try:
+        _, url, _ = demo.launch(
+            server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **wct_app.LAUNCH_KWARGS
+        )
+        yield demo, url
+    finally:
+        demo.close()
+        if old_tmp is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = old_tmp
+
+
+@pytest.fixture(scope="module")
+def client(server, tmp_path_factory):
+    return Client(server[1], verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict[str, Path]:
+    """A content image and three style images as PNG files (the same bytes across tests, so styles are cached)."""
+    d = tmp_path_factory.mktemp("images")
+    out = {"content": d / "content.png"}
+    Image.fromarray(smooth_image(72, 88, seed=1)).save(out["content"])
+    for i, seed in enumerate((3, 4, 5)):
+        out[f"style{i}"] = d / f"style{i}.png"
+        Image.fromarray(smooth_image(64, 80, seed=seed)).save(out[f"style{i}"])
+    return out
+
+
+def stylize(client, content, styles, weights=(1, 1, 1, 1), alpha=0.6, size=SIZE) -> np.ndarray:
+    """Call /stylize exactly as documented: content, styles 1..4 (None when unused), 4 weights, alpha, size."""
+    slots = [handle_file(str(s)) if s is not None else None for s in styles] + [None] * (4 - len(styles))
+    job = client.submit(
+        handle_file(str(content)) if content is not None else None, *slots, *weights, alpha, size, api_name="/stylize"
+    )
+    path = job.result(timeout=TIMEOUT)
+    assert Path(path).suffix == ".png"
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+
+
+def engine_message(fn) -> str:
+    with pytest.raises(wct.WCTError) as info:
+        fn()
+    return str(info.value)
+
+
+def huge_png(path: Path, width: int = 10_000, height: int = 6_000) -> Path:
+    """A tiny file whose header claims width x height pixels (over wct.image.MAX_PIXELS)."""
+    Image.new("RGB", (8, 8), "white").save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = data[12:29]  # b"IHDR" + 13 bytes
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    path.write_bytes(bytes(data))
+    return path
+
+
+# ----- helpers that need no server ---------------------------------------------------------------
+def test_presets_offer_only_levels_with_decoders():
+    assert wct_app.level_presets(("relu1_1",)) == {"full (1 level)": ["relu1_1"]}
+    everything = wct_app.level_presets(wct.LEVELS)
+    assert everything == {
+        "full (5 levels)": ["relu5_1", "relu4_1", "relu3_1", "relu2_1", "relu1_1"],
+        "fast (relu5_1..relu3_1)": ["relu5_1", "relu4_1", "relu3_1"],
+        "fine detail only (relu2_1, relu1_1)": ["relu2_1", "relu1_1"],
+    }
+    assert wct_app.shares_text([1, 3], [1.0, 3.0]) == "style 1 25 % · style 3 75 %"
+
+
+def test_space_requirements_match_pyproject():
+    """requirements.txt (what a Hugging Face Space installs) = the project's dependencies + its "app" extra."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {d.replace(" ", "") for d in project["dependencies"] + project["optional-dependencies"]["app"]}
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    have = {line.split("#")[0].strip().replace(" ", "") for line in lines} - {""}
+    assert have == wanted
+
+
+def test_queue_and_limits(server):
+    demo, _ = server
+    assert demo._queue.max_size == wct_app.QUEUE_SIZE
+    assert demo._queue.default_concurrency_limit == wct_app.CONCURRENCY
+    assert wct_app.LAUNCH_KWARGS["max_file_size"]
+    assert demo.wct.max_size == (2048 if demo.wct.model.device.type == "cuda" else 1024)
+
+
+# ----- through gradio_client ---------------------------------------------------------------------
+def test_one_style_matches_the_python_api(client, server, images, model):
+    out = stylize(client, images["content"], [images["style0"]])
+    assert out.shape == (72, 88, 3)  # long side 88 <= SIZE: kept
+    content = np.asarray(Image.open(images["content"]).convert("RGB"), dtype=np.int16)
+    assert np.abs(out - content).mean() > 1  # it did restyle
+    ref = model.stylize(images["content"], images["style0"], alpha=0.6, levels=model.available_levels(), max_size=SIZE)
+    diff = np.abs(out - np.asarray(ref, dtype=np.int16))
+    assert diff.max() <= 2 and diff.mean() < 0.05  # the app is a thin layer over wct
+
+
+def test_three_style_blend_follows_the_weights(client, server, images):
+    demo, _ = server
+    styles = [images["style0"], images["style1"], images["style2"]]
+    even = stylize(client, images["content"], styles, weights=(1, 1, 1, 1))
+    misses = demo.wct.styles.misses
+    skewed = stylize(client, images["content"], styles, weights=(0.1, 0.2, 1, 1))
+    first_only = stylize(client, images["content"], styles, weights=(1, 0, 0, 1))
+    assert demo.wct.styles.misses == misses  # a mix change re-uses the cached style statistics
+    assert np.abs(even - skewed).mean() > 1
+    assert np.abs(even - first_only).mean() > 1
+    alone = stylize(client, images["content"], [images["style0"]])
+    assert np.abs(first_only - alone).max() <= 2  # weight 0 really drops a style
+
+
+def test_bad_requests_get_readable_errors_and_the_app_keeps_serving(client, images, model, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image\n")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(images["content"].read_bytes()[:300])
+    huge = huge_png(tmp_path / "huge.png")
+    style = images["style0"]
+    cases = [  # (content, styles, weights, size, expected message)
+        (images["content"], [style, text], (1, 1, 1, 1), SIZE, "style 2: " + engine_message(lambda: model.compute_style(text))),
+        (broken, [style], (1, 1, 1, 1), SIZE, "content: " + engine_message(lambda: model.stylize(broken, style))),
+        (huge, [style], (1, 1, 1, 1), SIZE, "content: " + engine_message(lambda: model.stylize(huge, style))),
+        (
+            images["content"],
+            [style],
+            (0, 1, 1, 1),
+            SIZE,
+            engine_message(lambda: wct.Style.blend([model.compute_style(style)], [0])),
+        ),
+        (images["content"], [], (1, 1, 1, 1), SIZE, "add at least one style image"),
+        (None, [style], (1, 1, 1, 1), SIZE, "add a content image (upload, webcam or paste)"),
+        (images["content"], [style], (1, 1, 1, 1), 99_999, "the output size must be a whole number of pixels from 64 to"),
+    ]
+    for content, styles, weights, size, expected in cases:
+        with pytest.raises(AppError) as info:
+            stylize(client, content, styles, weights=weights, size=size)
+        message = str(info.value)
+        assert message.startswith(expected), (message, expected)
+        assert "Traceback" not in message and 'File "' not in message
+    assert "over the limit" in cases[2][-1] and "not a readable image" in cases[0][-1]
+    assert stylize(client, images["content"], [style]).shape == (72, 88, 3)  # still serving
+
+
+def test_ui_run_offers_the_png_and_a_loadable_style_file(client, images, model, tmp_path):
+    levels = list(model.available_levels())
+    job = client.submit(
+        handle_file(str(images["content"])),
+        handle_file(str(images["style0"])),
+        handle_file(str(images["style1"])),
+        None,
+        None,
+        1,
+        3,
+        1,
+        1,
+        0.6,
+        SIZE,
+        levels,
+        api_name="/stylize_ui",
+    )
+    image, files, status = job.result(timeout=TIMEOUT)[:3]
+    assert "style 1 25 % · style 2 75 %" in status
+    png = next(Path(f) for f in files if f.endswith(".png"))
+    saved = next(Path(f) for f in files if f.endswith(".safetensors"))
+    assert Image.open(png).format == "PNG" and Image.open(image).size == (88, 72)
+    style = wct.Style.load(saved)
+    assert set(style.levels) == set(levels)
+    out = tmp_path / "cli.png"
+    from wct.cli import main
+
+    assert (
+        main(
+            [
+                "stylize",
+                str(images["content"]),
+                "-s",
+                str(saved),
+                "-o",
+                str(out),
+                "--levels",
+                ",".join(levels),
+                "--size",
+                str(SIZE),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    cli = np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
+    assert np.abs(cli - np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)).max() <= 2  # same style, same result
+
+
+def test_uploads_over_the_size_cap_are_refused(server, client, images):
+    import httpx
+
+    _, url = server
+    big = httpx.post(
+        f"{url}gradio_api/upload", files={"files": ("big.png", bytes(26 * 1024 * 1024), "image/png")}, timeout=TIMEOUT
+    )
+    assert big.status_code == 413 and "maximum allowed size" in big.text
+    assert stylize(client, images["content"], [images["style0"]]).shape == (72, 88, 3)  # still serving
+
+
+# ----- in a browser ------------------------------------------------------------------------------
+def playwright_api():
+    try:
+        from playwright import sync_api
+    except ImportError:
+        pytest.fail("chromium is installed but the playwright package is not: pip install playwright (no browser download)")
+    return sync_api
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (run tests/setup_browser.sh)")
+def test_browser_upload_mix_run_and_screenshot(server):
+    sync_api = playwright_api()
+    _, url = server
+    assets = wct_app.ASSETS
+    shot = ROOT / "docs" / "app.png"
+    shot.parent.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1200})
+            page.set_default_timeout(TIMEOUT * 1000)
+            page.goto(url)
+            page.locator("#run").wait_for()
+            page.locator("#content input[type=file]").set_input_files(str(assets / "content.jpg"))
+            page.locator("#style-1 input[type=file]").set_input_files(str(assets / "style.jpg"))
+            page.locator("#style-2 input[type=file]").set_input_files(str(assets / "style_night_cafe.jpg"))
+            for sel in ("#content img", "#style-1 img", "#style-2 img"):
+                page.locator(sel).first.wait_for()
+            size = page.locator("#size input[type=number]")
+            size.fill("320")
+            size.press("Tab")
+            # move mix 2 with the mouse to about a third of its track
+            track = page.locator("#mix-2 input[type=range]").bounding_box()
+            page.mouse.click(track["x"] + track["width"] * 0.33, track["y"] + track["height"] / 2)
+            shares = page.locator("#wct-shares")
+            page.wait_for_function("() => /style 2 2\\d %/.test(document.querySelector('#wct-shares').innerText)")
+            mix2 = float(page.locator("#mix-2 input[type=number]").input_value())
+            assert 0.2 <= mix2 <= 0.45, mix2
+            expected = f"style 1 {round(100 / (1 + mix2))} % · style 2 {round(100 * mix2 / (1 + mix2))} %"
+            assert expected in shares.inner_text()
+            page.locator("#run").click()
+            page.locator("#status").get_by_text("Done in").wait_for()
+            result = page.locator("#result img").first
+            page.wait_for_function(
+                "() => { const i = document.querySelector('#result img'); return i && i.complete && i.naturalWidth > 0 }"
+            )
+            assert "Stylized" in page.content() and "Traceback" not in page.content()
+            assert page.locator("#downloads").get_by_text(".safetensors").count() >= 1
+            status = page.locator("#status").inner_text()
+            assert expected in status and re.search(r"320×\d+ px|\d+×320 px", status), status
+            page.screenshot(path=str(shot), full_page=True)
+            seconds = float(re.search(r"Done in ([\d.]+) s", status).group(1))
+            if seconds < 1.9:  # the last run was quick (< LIVE_SECONDS): releasing a slider re-renders by itself
+                before = result.get_attribute("src")
+                track = page.locator("#alpha input[type=range]").bounding_box()
+                page.mouse.click(track["x"] + track["width"] * 0.9, track["y"] + track["height"] / 2)
+                deadline = time.time() + TIMEOUT
+                while result.get_attribute("src") == before and time.time() < deadline:
+                    time.sleep(0.2)
+                assert result.get_attribute("src") != before
+            # one click on an example fills the inputs and stylizes them
+            status_before = page.locator("#status").inner_text()
+            page.locator("tr", has=page.locator("img[src*='content_rocket']")).first.click()
+            page.wait_for_function(
+                "(before) => { const s = document.querySelector('#status').innerText; return s !== before && /Done in/.test(s) }",
+                arg=status_before,
+            )
+            assert "rocket" in page.locator("#content img").first.get_attribute("src")
+            assert page.locator("#style-2 img").count() == 0  # the example has one style: slot 2 was emptied
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (run tests/setup_browser.sh)")
+def test_browser_level_presets(random_model):
+    """With decoders for every level, the presets offer full / fast / fine detail and set the levels to run."""
+    sync_api = playwright_api()
+    demo = wct_app.build_demo(random_model)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(TIMEOUT * 1000)
+                page.goto(url)
+                checked = "#levels input[type=checkbox]:checked"
+                page.locator("#run").wait_for()
+                assert page.locator(checked).count() == 5
+                page.locator("#preset").get_by_text("fast (relu5_1..relu3_1)").click()
+                page.wait_for_function(f"() => document.querySelectorAll('{checked}').length === 3")
+                page.locator("#preset").get_by_text("fine detail only (relu2_1, relu1_1)").click()
+                page.wait_for_function(f"() => document.querySelectorAll('{checked}').length === 2")
+            finally:
+                browser.close()
+    finally:
+        demo.close()
