@@ -5,8 +5,14 @@
 The model is loaded once (``wct.load()``: shipped decoders, CUDA when present) and only the levels the
 decoder manifest provides are offered. Style statistics are computed once per uploaded style image and
 cached, so moving a mix or strength slider only re-runs the content pass. ``build_demo(model)`` builds
-the app without launching it (the tests pass their own model); ``LAUNCH_KWARGS`` are the server limits.
-Gradio's own environment variables (GRADIO_SERVER_NAME, GRADIO_SERVER_PORT, ...) apply as usual.
+the app without launching it (the tests pass their own model and limits); ``LAUNCH_KWARGS`` are the server
+limits. Gradio's own environment variables (GRADIO_SERVER_NAME, GRADIO_SERVER_PORT, GRADIO_TEMP_DIR, ...) apply
+as usual; WCT_APP_CONCURRENCY and WCT_APP_TIMEOUT set the stylizations at once and the time limit per request.
+
+Limits: uploads up to 25 MB, images up to wct.image.MAX_PIXELS (checked from the header, before decoding), a
+queue of QUEUE_SIZE waiting requests (beyond it Gradio answers "Queue is full"), a time limit per request (checked
+between steps, so an overlong run stops at the next level and frees its worker), and only files Gradio stored
+(uploads, in its cache folder) or the examples are opened: a path sent by a client is refused.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ import hashlib
 import html
 import json
 import logging
+import math
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -29,6 +35,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
+import gradio.utils
 import torch
 
 import wct
@@ -45,12 +52,14 @@ MAX_SIZE = {"cpu": 1024, "cuda": 2048}  # output long side cap per device type (
 DEFAULT_SIZE = {"cpu": wct.DEFAULT_SIZE, "cuda": 1024}
 LIVE_SECONDS = 2.0  # slider releases re-render by themselves when the last run took less than this
 STYLE_CACHE_ENTRIES = 32  # one entry is ~2.4 MB for all five levels
-OUTPUT_TTL = 3600  # seconds the downloadable files are kept
+OUTPUT_TTL = 3600  # seconds uploads and results are kept (Gradio's delete_cache, plus our own folders)
 QUEUE_SIZE = 16  # waiting requests beyond this get Gradio's "queue is full" answer
-CONCURRENCY = int(os.environ.get("WCT_APP_CONCURRENCY", "1"))  # stylizations at once (one CPU or GPU's worth)
+CONCURRENCY = 1  # stylizations at once (one CPU or GPU's worth); WCT_APP_CONCURRENCY overrides
+TIME_LIMIT = 120.0  # seconds one request may compute; WCT_APP_TIMEOUT overrides
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # also the cap on an image sent inline as a data: URL
 
 LAUNCH_KWARGS = {
-    "max_file_size": "25mb",  # upload cap; image dimensions are capped by wct.image.MAX_PIXELS and the size slider
+    "max_file_size": MAX_UPLOAD_BYTES,  # upload cap; image dimensions are capped by wct.image.MAX_PIXELS
     "allowed_paths": [str(ASSETS)],  # the examples
     "footer_links": ["api", "gradio"],
 }
@@ -117,6 +126,24 @@ class StyleCache:
         return style
 
 
+def env_number(name: str, default: float, kind=float) -> float:
+    """A positive number from the environment variable ``name`` (``default`` when unset); refuses anything else."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if not (math.isfinite(value) and value > 0):
+        raise wct.InputError(f"{name} must be a positive {'whole ' * (kind is int)}number, got {raw!r}")
+    return value
+
+
+class TimeLimitExceeded(Exception):
+    """A request ran past the app's time limit; raised between steps, so the worker is freed at the next one."""
+
+
 def _number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise wct.InputError(f"{name} must be a number, got {value!r}")
@@ -149,8 +176,8 @@ SHARES_JS = """
 class App:
     """The handlers, bound to one model (kept apart from the widgets so they are easy to follow and test)."""
 
-    def __init__(self, model: wct.Model) -> None:
-        self.model = model
+    def __init__(self, model: wct.Model, *, time_limit: float = TIME_LIMIT, output_ttl: float = OUTPUT_TTL) -> None:
+        self.model, self.time_limit, self.output_ttl = model, time_limit, output_ttl
         self.available = deepest_first(model.available_levels())
         if not self.available:
             raise wct.WeightsError("no trained decoders were found; see decoders/README.md (or set WCT_DECODERS_DIR)")
@@ -159,37 +186,59 @@ class App:
         self.max_size = MAX_SIZE.get(kind, MAX_SIZE["cpu"])
         self.default_size = DEFAULT_SIZE.get(kind, DEFAULT_SIZE["cpu"])
         self.styles = StyleCache(model, self.available)
-        self.out_root = Path(tempfile.mkdtemp(prefix="wct-app-"))
+        # Gradio keeps uploads in its cache folder (GRADIO_TEMP_DIR, default <tmp>/gradio): the only files a request
+        # may name, besides the examples. Results go there too, so Gradio serves them without a copy and its
+        # delete_cache removes them after output_ttl.
+        self.cache_dir = Path(os.path.realpath(gradio.utils.get_upload_folder()))
+        self.readable = (self.cache_dir, Path(os.path.realpath(ASSETS)))
+        self.out_root = self.cache_dir / "wct-outputs"
+        self._swept = 0.0
 
     # ----- the work -----------------------------------------------------------------------
-    def _file(self, value) -> str | None:
+    def _local(self, path, what: str) -> str:
+        """``path`` resolved, if it lies in Gradio's cache (an upload) or the examples; any other file is refused
+        before it is touched, so a client cannot make the app open (or probe) server files."""
+        try:
+            real = Path(os.path.realpath(path))
+        except (ValueError, OSError):  # a NUL byte, a loop of links
+            real = None
+        if real is None or not any(real.is_relative_to(root) for root in self.readable):
+            raise wct.InputError(f"{what}: only images uploaded to this app are accepted, not server file paths")
+        return str(real)
+
+    def _file(self, value, what: str) -> str | None:
         """The local file behind an image input. Events run with preprocess=False, so this is Gradio's FileData
-        dict of an uploaded (cached) file and the engine itself opens it: its messages reach the user. A data:
-        URL (API clients may send one) is written to a file first."""
+        dict of an uploaded (cached) file and the engine itself opens it: its messages reach the user. Gradio
+        refuses most foreign paths before the handler, but not a dict without its "meta" tag, hence _local. A
+        data: URL (API clients may send one) is written to a file first."""
         if value is None or value == "":
             return None
         if isinstance(value, dict):
             if value.get("path"):
-                return str(value["path"])
+                return self._local(value["path"], what)
             head, _, body = str(value.get("url") or "").partition(",")
             if head.startswith("data:") and body:
+                if len(body) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
+                    raise wct.ImageError(f"{what}: the image is over the upload limit of {MAX_UPLOAD_BYTES >> 20} MB")
                 try:
                     data = base64.b64decode(body) if head.endswith(";base64") else body.encode()
                 except ValueError:
-                    raise wct.ImageError("the image data URL is not valid base64") from None
+                    raise wct.ImageError(f"{what}: the image data URL is not valid base64") from None
                 path = self._outdir() / "pasted-image"
                 path.write_bytes(data)
                 return str(path)
-            raise wct.InputError("the image arrived without a file; upload it again")
+            raise wct.InputError(f"{what}: the image arrived without a file; upload it again")
         if isinstance(value, (str, os.PathLike)):
-            return str(value)
-        raise wct.InputError(f"expected an image file, got {type(value).__name__}")
+            return self._local(value, what)
+        raise wct.InputError(f"{what}: expected an image file, got {type(value).__name__}")
 
     def _check(self, content, styles, weights, alpha, size, levels):
-        content_path = self._file(content)
+        content_path = self._file(content, "content")
         if content_path is None:
             raise wct.InputError("add a content image (upload, webcam or paste)")
-        used = [(i + 1, self._file(s), w) for i, (s, w) in enumerate(zip(styles, weights)) if s not in (None, "")]
+        used = [
+            (i + 1, self._file(s, f"style {i + 1}"), w) for i, (s, w) in enumerate(zip(styles, weights)) if s not in (None, "")
+        ]
         if not used:
             raise wct.InputError("add at least one style image")
         size = _number(size, "the output size")
@@ -206,21 +255,32 @@ class App:
         return content_path, used, alpha, int(size), deepest_first(levels)
 
     def _run(self, content, styles, weights, alpha, size, levels, progress):
-        """Validate, blend (cached styles), stylize; returns (image, blended style, shares text, seconds)."""
+        """Validate, blend (cached styles), stylize; returns (image, blended style, shares text, seconds).
+        Past the time limit it raises TimeLimitExceeded at the next step (a style image, a level)."""
         t0 = time.perf_counter()
+        deadline = time.monotonic() + self.time_limit
+
+        def check_time() -> None:
+            if time.monotonic() > deadline:
+                raise TimeLimitExceeded
+
         content_path, used, alpha, size, levels = self._check(content, styles, weights, alpha, size, levels)
         progress(0, desc="measuring styles")
         computed = []
         for slot, path, _ in used:
+            check_time()
             try:
                 computed.append(self.styles.get(path))
             except wct.WCTError as exc:
                 raise type(exc)(f"style {slot}: {exc}") from None
         style = wct.Style.blend(computed, [w for _, _, w in used])  # validates and normalises the weights
 
-        def step(done: int, total: int, level: str) -> None:
+        def step(done: int, total: int, level: str) -> None:  # an exception here stops wct's loop over the levels
             progress(done / total, desc=f"{level} done ({done}/{total})")
+            if done < total:
+                check_time()
 
+        check_time()
         progress(0, desc=f"stylizing: {levels[0]}")
         try:
             image = self.model.stylize(content_path, style, alpha=alpha, levels=levels, max_size=size, progress=step)
@@ -231,15 +291,19 @@ class App:
         return image, style, shares, time.perf_counter() - t0
 
     def _outdir(self) -> Path:
+        """A new folder for one request's files; folders older than output_ttl go (at most every ttl/4 s; Gradio's
+        delete_cache removes the files it served on the same schedule)."""
         now = time.time()
-        for old in self.out_root.iterdir():
-            try:
-                if now - old.stat().st_mtime > OUTPUT_TTL:
-                    shutil.rmtree(old, ignore_errors=True)
-            except OSError:
-                pass
-        out = self.out_root / uuid.uuid4().hex[:12]
-        out.mkdir()
+        if now - self._swept > self.output_ttl / 4 and self.out_root.is_dir():
+            self._swept = now
+            for old in self.out_root.iterdir():
+                try:
+                    if now - old.stat().st_mtime > self.output_ttl:
+                        shutil.rmtree(old, ignore_errors=True)
+                except OSError:
+                    pass
+        out = self.out_root / uuid.uuid4().hex
+        out.mkdir(parents=True)
         return out
 
     def _guard(self, fn, *args):
@@ -249,6 +313,10 @@ class App:
             raise
         except wct.WCTError as exc:
             raise _error(exc) from None
+        except TimeLimitExceeded:
+            log.warning("a request was stopped after the time limit of %g s", self.time_limit)
+            msg = f"stopped: the request took longer than the time limit of {self.time_limit:g} s"
+            raise gr.Error(f"{msg}; choose a smaller output size or fewer levels", print_exception=False) from None
         except (torch.cuda.OutOfMemoryError, MemoryError):
             raise gr.Error("out of memory: choose a smaller output size or fewer levels", print_exception=False) from None
         except Exception as exc:  # keep serving; the log has the trace, the user a sentence
@@ -339,14 +407,33 @@ class App:
         return self.ui_stylize(content, s1, s2, s3, s4, w1, w2, w3, w4, alpha, size, levels, progress)
 
 
-def build_demo(model: wct.Model | None = None) -> gr.Blocks:
-    """The app for ``model`` (default: ``wct.load()``), queued; ``demo.wct`` is its App (handlers, style cache)."""
-    app = App(model if model is not None else wct.load())
+def build_demo(
+    model: wct.Model | None = None,
+    *,
+    concurrency: int | None = None,
+    queue_size: int = QUEUE_SIZE,
+    time_limit: float | None = None,
+    output_ttl: int = OUTPUT_TTL,
+) -> gr.Blocks:
+    """The app for ``model`` (default: ``wct.load()``), queued; ``demo.wct`` is its App (handlers, style cache).
+
+    Args:
+        concurrency: stylizations at once (default: WCT_APP_CONCURRENCY, else CONCURRENCY).
+        queue_size: requests that may wait; more get Gradio's "Queue is full" answer.
+        time_limit: seconds one request may compute (default: WCT_APP_TIMEOUT, else TIME_LIMIT).
+        output_ttl: seconds uploads and results are kept.
+    """
+    if concurrency is None:
+        concurrency = env_number("WCT_APP_CONCURRENCY", CONCURRENCY, int)
+    if time_limit is None:
+        time_limit = env_number("WCT_APP_TIMEOUT", TIME_LIMIT)
+    app = App(model if model is not None else wct.load(), time_limit=time_limit, output_ttl=output_ttl)
     presets = app.presets
     first = next(iter(presets))
     device = "GPU" if app.model.device.type == "cuda" else "CPU"
 
-    with gr.Blocks(title="wct: style transfer by whitening and coloring", delete_cache=(1800, OUTPUT_TTL)) as demo:
+    sweep = (min(600, max(1, output_ttl // 4)), output_ttl)  # (every, age) in s: files live at most age + every
+    with gr.Blocks(title="wct: style transfer by whitening and coloring", delete_cache=sweep) as demo:
         gr.Markdown(
             "# wct: style transfer by whitening and coloring\n"
             "Restyle a photo after one painting, or a mix of up to four. Style statistics are measured once per "
@@ -420,7 +507,7 @@ def build_demo(model: wct.Model | None = None) -> gr.Blocks:
 
         ui_inputs = [content, *styles, *weights, alpha, size, levels]
         ui_outputs = [result, downloads, status, last_seconds]
-        heavy = {"concurrency_id": "stylize", "concurrency_limit": CONCURRENCY, "preprocess": False}
+        heavy = {"concurrency_id": "stylize", "concurrency_limit": concurrency, "preprocess": False}
 
         examples = gr.Examples(
             [[None if f is None else str(ASSETS / f) for f in row] for row in EXAMPLES],
@@ -459,7 +546,9 @@ def build_demo(model: wct.Model | None = None) -> gr.Blocks:
             **heavy,
         )
 
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    if Path(os.path.realpath(demo.GRADIO_CACHE)) != app.cache_dir:  # uploads would be refused: fail now, not per request
+        raise RuntimeError(f"Gradio's cache moved from {app.cache_dir} to {demo.GRADIO_CACHE} while the app was built")
     demo.wct = app
     return demo
 
@@ -468,6 +557,6 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     try:
         demo = build_demo()
-    except wct.WCTError as exc:  # no decoders, damaged weights: one line, not a trace
+    except wct.WCTError as exc:  # no decoders, damaged weights, a bad WCT_APP_* value: one line, not a trace
         raise SystemExit(f"wct app: {exc}") from None
     demo.launch(**LAUNCH_KWARGS)

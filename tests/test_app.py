@@ -1,4 +1,5 @@
 """The Gradio app (app.py), driven as a user or client would: a real server on loopback, real uploads, real decoders.
+(The app under load, over its time limit and its file clean-up: test_app_load.py.)
 
 The app runs in-process on 127.0.0.1 at a free port with the shipped decoders (every level the manifest has;
 the /stylize endpoint runs them all), and is reached through gradio_client and, when Debian's chromium is
@@ -11,6 +12,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry, no version check: starts offline
 
+import base64
 import re
 import socket
 import struct
@@ -51,6 +53,8 @@ BROWSER_ARGS = [
 ]
 SIZE = 96  # output long side for the API tests
 TIMEOUT = 120  # seconds any single request may take on a busy CPU
+PATH_REFUSED = "content: only images uploaded to this app are accepted, not server file paths"
+META = {"_type": "gradio.FileData"}  # the tag Gradio's FileData payloads carry
 
 
 def free_port() -> int:
@@ -97,12 +101,15 @@ def images(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+def file_arg(value):
+    """A path as an upload (handle_file); None and raw dicts (hand-made payloads) as they are."""
+    return value if value is None or isinstance(value, dict) else handle_file(str(value))
+
+
 def stylize(client, content, styles, weights=(1, 1, 1, 1), alpha=0.6, size=SIZE) -> np.ndarray:
     """Call /stylize exactly as documented: content, styles 1..4 (None when unused), 4 weights, alpha, size."""
-    slots = [handle_file(str(s)) if s is not None else None for s in styles] + [None] * (4 - len(styles))
-    job = client.submit(
-        handle_file(str(content)) if content is not None else None, *slots, *weights, alpha, size, api_name="/stylize"
-    )
+    slots = [file_arg(s) for s in styles] + [None] * (4 - len(styles))
+    job = client.submit(file_arg(content), *slots, *weights, alpha, size, api_name="/stylize")
     path = job.result(timeout=TIMEOUT)
     assert Path(path).suffix == ".png"
     return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
@@ -112,6 +119,31 @@ def engine_message(fn) -> str:
     with pytest.raises(wct.WCTError) as info:
         fn()
     return str(info.value)
+
+
+def bomb_png(path: Path, side: int = 8_000) -> Path:
+    """A valid PNG of side x side bilevel pixels (64 MP, a few kB): decoded to RGB floats it would take 770 MB."""
+    Image.new("1", (side, side)).save(path)
+    return path
+
+
+def upload(url: str, path: Path) -> str:
+    """Upload a file as the browser does; returns where Gradio stored it (in its cache folder)."""
+    import httpx
+
+    with open(path, "rb") as f:
+        r = httpx.post(f"{url}gradio_api/upload", files={"files": (path.name, f, "image/png")}, timeout=TIMEOUT)
+    r.raise_for_status()
+    return r.json()[0]
+
+
+def raw_call(url: str, *data) -> str:
+    """POST a hand-made payload to /stylize (no gradio_client processing) and return the event stream's text."""
+    import httpx
+
+    r = httpx.post(f"{url}gradio_api/call/stylize", json={"data": list(data)}, timeout=TIMEOUT)
+    r.raise_for_status()
+    return httpx.get(f"{url}gradio_api/call/stylize/{r.json()['event_id']}", timeout=TIMEOUT).text
 
 
 def huge_png(path: Path, width: int = 10_000, height: int = 6_000) -> Path:
@@ -151,9 +183,11 @@ def test_space_requirements_match_pyproject():
 
 def test_queue_and_limits(server):
     demo, _ = server
-    assert demo._queue.max_size == wct_app.QUEUE_SIZE
-    assert demo._queue.default_concurrency_limit == wct_app.CONCURRENCY
-    assert wct_app.LAUNCH_KWARGS["max_file_size"]
+    assert demo._queue.max_size == wct_app.QUEUE_SIZE == 16
+    assert demo._queue.default_concurrency_limit == wct_app.CONCURRENCY == 1  # WCT_APP_CONCURRENCY unset
+    assert demo.wct.time_limit == wct_app.TIME_LIMIT == 120  # WCT_APP_TIMEOUT unset
+    assert wct_app.LAUNCH_KWARGS["max_file_size"] == 25 * 1024 * 1024
+    assert demo.delete_cache == (600, 3600)  # uploads and results live at most 70 minutes
     assert demo.wct.max_size == (2048 if demo.wct.model.device.type == "cuda" else 1024)
 
 
@@ -188,11 +222,13 @@ def test_bad_requests_get_readable_errors_and_the_app_keeps_serving(client, imag
     broken = tmp_path / "broken.png"
     broken.write_bytes(images["content"].read_bytes()[:300])
     huge = huge_png(tmp_path / "huge.png")
+    bomb = bomb_png(tmp_path / "bomb.png")
     style = images["style0"]
     cases = [  # (content, styles, weights, size, expected message)
         (images["content"], [style, text], (1, 1, 1, 1), SIZE, "style 2: " + engine_message(lambda: model.compute_style(text))),
         (broken, [style], (1, 1, 1, 1), SIZE, "content: " + engine_message(lambda: model.stylize(broken, style))),
         (huge, [style], (1, 1, 1, 1), SIZE, "content: " + engine_message(lambda: model.stylize(huge, style))),
+        (bomb, [style], (1, 1, 1, 1), SIZE, "content: bomb.png is 8000x8000 = 64 MP, over the limit"),
         (
             images["content"],
             [style],
@@ -203,6 +239,8 @@ def test_bad_requests_get_readable_errors_and_the_app_keeps_serving(client, imag
         (images["content"], [], (1, 1, 1, 1), SIZE, "add at least one style image"),
         (None, [style], (1, 1, 1, 1), SIZE, "add a content image (upload, webcam or paste)"),
         (images["content"], [style], (1, 1, 1, 1), 99_999, "the output size must be a whole number of pixels from 64 to"),
+        ({"path": "/etc/passwd"}, [style], (1, 1, 1, 1), SIZE, PATH_REFUSED),  # a server path, not an upload
+        (images["content"], [style, {"path": str(ROOT / "app.py")}], (1, 1, 1, 1), SIZE, "style 2: only images uploaded"),
     ]
     for content, styles, weights, size, expected in cases:
         with pytest.raises(AppError) as info:
@@ -212,6 +250,70 @@ def test_bad_requests_get_readable_errors_and_the_app_keeps_serving(client, imag
         assert "Traceback" not in message and 'File "' not in message
     assert "over the limit" in cases[2][-1] and "not a readable image" in cases[0][-1]
     assert stylize(client, images["content"], [style]).shape == (72, 88, 3)  # still serving
+
+
+def test_gradio_refuses_foreign_file_payloads_before_the_handler(server, images):
+    """Gradio 6 checks FileData payloads (with their "meta" tag) against its upload folder and refuses plain strings
+    for image inputs, even with preprocess=False: the handler never runs and the answer carries no message. A dict
+    without the tag passes Gradio and reaches the handler, which refuses it itself (PATH_REFUSED)."""
+    demo, url = server
+    style = {"path": str(ROOT / "README.md"), "meta": META}
+    uploaded = upload(url, images["style0"])
+    refused_by_gradio = [
+        {"path": "/etc/passwd", "meta": META},
+        {"path": f"{demo.wct.cache_dir}/../../../etc/passwd", "meta": META},
+        {"path": str(wct_app.ASSETS / "content.jpg"), "meta": META},  # allowed_paths does not widen inputs
+        "/etc/passwd",
+        uploaded,  # a plain string is refused even for a real upload
+    ]
+    for content in refused_by_gradio:
+        text = raw_call(url, content, {"path": uploaded, "meta": META}, None, None, None, 1, 1, 1, 1, 0.6, SIZE)
+        assert "event: error" in text and '"error": null' in text, (content, text)
+    text = raw_call(url, {"path": uploaded, "meta": META}, style, None, None, None, 1, 1, 1, 1, 0.6, SIZE)
+    assert '"error": null' in text, text
+    text = raw_call(url, {"path": "/etc/passwd"}, {"path": uploaded, "meta": META}, None, None, None, 1, 1, 1, 1, 0.6, SIZE)
+    assert PATH_REFUSED in text and "Traceback" not in text and "root:" not in text, text
+    inline = {"url": "data:image/png;base64," + base64.b64encode(images["content"].read_bytes()).decode(), "meta": META}
+    text = raw_call(url, inline, {"path": uploaded, "meta": META}, None, None, None, 1, 1, 1, 1, 0.6, SIZE)
+    assert "event: complete" in text and "stylized.png" in text, text  # no path: Gradio passes it, we decode it
+
+
+def test_the_handler_opens_only_uploads_and_examples(server, images, monkeypatch):
+    """Our own guard, called directly: a path resolves inside Gradio's cache folder or the examples, or is refused
+    before anything reads it (no "no such file" oracle either)."""
+    demo, url = server
+    app = demo.wct
+    uploaded = Path(upload(url, images["style0"]))
+    link = Path(app.cache_dir) / "escape.png"
+    link.symlink_to("/etc/passwd")
+    ok = str(images["style0"])  # outside the cache: the style slot is refused too
+
+    def run(content, style=uploaded):
+        return app.api_stylize(content, style, None, None, None, 1, 1, 1, 1, 0.6, SIZE, progress=lambda *a, **k: None)
+
+    for content in [
+        "/etc/passwd",
+        "/no/such/file.png",
+        {"path": "/etc/shadow"},
+        {"path": str(link), "meta": META},  # a link in the cache that leads out of it
+        f"{app.cache_dir}/../../../../etc/passwd",
+        "app.py",  # relative: resolved against the working directory
+        "/etc/passwd\x00.png",
+        str(images["content"]),  # a real image, but not an upload
+    ]:
+        with pytest.raises(gr.Error) as info:
+            run(content)
+        assert info.value.message == PATH_REFUSED, (content, info.value.message)
+    link.unlink()
+    with pytest.raises(gr.Error, match="style 1: only images uploaded"):
+        run(str(uploaded), ok)
+    assert Path(run({"path": str(uploaded), "meta": META})).suffix == ".png"  # an upload
+    assert Path(run(str(wct_app.ASSETS / "content.jpg"))).suffix == ".png"  # an example
+    data_url = {"url": "data:image/png;base64," + base64.b64encode(uploaded.read_bytes()).decode(), "meta": META}
+    assert Path(run(data_url)).suffix == ".png"  # an inline image is written into the app's own folder first
+    monkeypatch.setattr(wct_app, "MAX_UPLOAD_BYTES", 100)
+    with pytest.raises(gr.Error, match="content: the image is over the upload limit"):
+        run(data_url)
 
 
 def test_ui_run_offers_the_png_and_a_loadable_style_file(client, images, model, tmp_path):

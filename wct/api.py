@@ -10,23 +10,46 @@ from pathlib import Path
 from typing import Union
 
 import torch
+from PIL import Image
 
 from .decoder import Decoder
 from .encoder import LEVELS, Encoder, parse_level
+from .color import keep_luminance, match_color
 from .errors import InputError, WeightsError
-from .image import ImageInput, from_tensor, pad_to_multiple, resize_to, to_tensor, working_size
-from .style import Style, normalize_weights
-from .transform import wct
+from .image import MAX_PIXELS, ImageInput, Source, from_tensor, pad_to_multiple, resize_to, to_tensor, working_size
+from .spatial import MaskInput, masks_at, prepare_masks
+from .style import BLEND_METHODS, Style, level_weights, per_level
+from .transform import masked_wct, wct
 from .weights import ENCODER_ID, decoders_dir, load_verified, read_manifest
 
-__all__ = ["Model", "load", "stylize", "blend", "reconstruct", "compute_style", "DEFAULT_SIZE", "DEFAULT_STYLE_SIZE"]
+__all__ = [
+    "Model",
+    "load",
+    "stylize",
+    "blend",
+    "reconstruct",
+    "compute_style",
+    "texture",
+    "DEFAULT_SIZE",
+    "DEFAULT_STYLE_SIZE",
+    "DEFAULT_ALPHA",
+    "PREVIEW_LEVELS",
+    "PREVIEW_SIZE",
+    "PRESERVE_COLOR",
+]
 
 StyleInput = Union[Style, ImageInput]
 Levels = Union[str, int, Sequence[Union[str, int]]]
 Progress = Callable[[int, int, str], None]
+Weights = Union[Sequence[float], Mapping[Union[str, int], Sequence[float]]]  # one list, or {level: list, "default": list}
+Alpha = Union[float, Mapping[Union[str, int], float]]  # one strength, or {level: strength, "default": strength}
 
 DEFAULT_SIZE = 512  # long side of the output, in pixels, unless max_size says otherwise
 DEFAULT_STYLE_SIZE = 512  # long side the style image is measured at
+DEFAULT_ALPHA = 0.6  # style strength, for every level not given its own
+PREVIEW_LEVELS = ("relu5_1", "relu4_1", "relu3_1")  # preview=True runs these (the coarse ones, the cheap decoders)...
+PREVIEW_SIZE = 256  # ...at this long side at most
+PRESERVE_COLOR = ("luminance", "histogram")
 
 
 def parse_levels(levels: Levels | None) -> tuple[str, ...]:
@@ -53,6 +76,35 @@ def parse_alpha(alpha: float) -> float:
     if not (0.0 <= a <= 1.0):  # NaN fails too
         raise InputError(f"alpha must be in [0, 1], got {alpha}")
     return a
+
+
+def parse_alphas(alpha: Alpha, levels: Sequence[str]) -> dict[str, float]:
+    """Style strength per level: one number for all, or {level: number, "default": number} (others: DEFAULT_ALPHA)."""
+    return per_level(alpha, levels, parse_alpha, DEFAULT_ALPHA)
+
+
+def parse_preserve_color(mode: str | None) -> str | None:
+    if mode is None or mode is False:
+        return None
+    if mode not in PRESERVE_COLOR:
+        raise InputError(f"preserve_color must be None, 'luminance' or 'histogram', got {mode!r}")
+    return mode
+
+
+def parse_texture_size(size) -> tuple[int, int]:
+    """(width, height) in pixels from an int (square) or a pair."""
+    pair = (size, size) if isinstance(size, (int, float)) and not isinstance(size, bool) else size
+    try:
+        w, h = pair
+        ok = all(not isinstance(v, bool) and float(v) == int(v) and int(v) >= 1 for v in (w, h))
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise InputError(f"size must be (width, height) in whole pixels >= 1, got {size!r}")
+    w, h = int(w), int(h)
+    if w * h > MAX_PIXELS:
+        raise InputError(f"size {w}x{h} is over the limit of {MAX_PIXELS / 1e6:.0f} MP")
+    return w, h
 
 
 def parse_size(size: int | None, name: str = "max_size") -> int | None:
@@ -144,11 +196,21 @@ class Model:
     @torch.inference_mode()
     def compute_style(self, image: StyleInput, *, levels: Levels | None = None, style_size: int | None = DEFAULT_STYLE_SIZE) -> Style:
         """Style statistics of an image at ``levels`` (one encoder pass); a Style is returned as is."""
+        return self._compute_style(image, parse_levels(levels), style_size)
+
+    def _compute_style(self, image: StyleInput, lvls: Sequence[str], style_size, recolor: torch.Tensor | None = None) -> Style:
+        """compute_style; with ``recolor`` (1, 3, h, w), the image is first given its RGB mean and covariance."""
         if isinstance(image, Style):
+            if recolor is not None:
+                raise InputError(
+                    "preserve_color='histogram' recolours the style images before measuring them, so it needs images, "
+                    "got a precomputed Style; pass the style image, or use preserve_color='luminance'"
+                )
             return image
-        lvls = parse_levels(levels)
         t, _ = to_tensor(image)
         t = resize_to(t, working_size(*t.shape[-2:], parse_size(style_size, "style_size"))).to(self.device)
+        if recolor is not None:
+            t = match_color(t, recolor.to(self.device)).clamp(0, 1)
         taps = self.encoder(t, upto=lvls[0])
         desc = Path(image).stem if isinstance(image, (str, os.PathLike)) else ""
         return Style.from_features({lv: taps[lv] for lv in lvls}, description=desc)
@@ -156,25 +218,38 @@ class Model:
     def blend(
         self,
         styles: Sequence[StyleInput],
-        weights: Sequence[float] | None = None,
+        weights: Weights | None = None,
         *,
+        method: str = "linear",
         levels: Levels | None = None,
         style_size: int | None = DEFAULT_STYLE_SIZE,
     ) -> Style:
-        """One Style from several (Styles, paths, PIL images or arrays), mixed with ``weights``."""
+        """One Style from several (Styles, paths, PIL images or arrays).
+
+        Args:
+            weights: one weight per style (normalised to sum 1; None = equal), or per level:
+                ``{"relu5_1": [1, 0], "relu4_1": [1, 0], "default": [0, 1]}`` (levels not named take
+                "default", else equal weights).
+            method: "linear" (the paper's interpolation) or "wasserstein" (W2 barycenter); see Style.blend.
+        """
+        return self._blend(styles, weights, method, parse_levels(levels), style_size)
+
+    def _blend(self, styles, weights, method, lvls, style_size, recolor=None) -> Style:
         if isinstance(styles, (Style, str, os.PathLike)) or not isinstance(styles, Sequence):
             styles = [styles]  # type: ignore[list-item]
-        normalize_weights(weights, len(styles))  # validate before any encoding work
-        computed = [self.compute_style(s, levels=levels, style_size=style_size) for s in styles]
-        return Style.blend([s.to(self.device) for s in computed], weights)
+        if method not in BLEND_METHODS:
+            raise InputError(f"unknown blend method {method!r}; expected one of {', '.join(map(repr, BLEND_METHODS))}")
+        level_weights(weights, len(styles), lvls)  # validate before any encoding work
+        computed = [self._compute_style(s, lvls, style_size, recolor) for s in styles]
+        return Style.blend([s.to(self.device) for s in computed], weights, method=method)
 
-    def _style_for(self, style, weights, levels, style_size) -> Style:
+    def _style_for(self, style, weights, levels, style_size, recolor=None, method="linear") -> Style:
         if isinstance(style, Sequence) and not isinstance(style, (str, bytes)) and not hasattr(style, "shape"):
-            st = self.blend(style, weights, levels=levels, style_size=style_size)
+            st = self._blend(style, weights, method, levels, style_size, recolor)
         else:
             if weights is not None:
-                normalize_weights(weights, 1)
-            st = self.compute_style(style, levels=levels, style_size=style_size)
+                level_weights(weights, 1, levels)
+            st = self._compute_style(style, levels, style_size, recolor)
         missing = [lv for lv in levels if not st.has(lv)]
         if missing:
             raise InputError(f"the style has no statistics for {', '.join(missing)}; it has {', '.join(st.levels)}")
@@ -200,39 +275,140 @@ class Model:
         content: ImageInput,
         style: StyleInput | Sequence[StyleInput],
         *,
-        weights: Sequence[float] | None = None,
-        alpha: float = 0.6,
+        weights: Weights | None = None,
+        masks: Sequence[MaskInput] | None = None,
+        alpha: Alpha = DEFAULT_ALPHA,
         levels: Levels | None = None,
         max_size: int | None = DEFAULT_SIZE,
         style_size: int | None = DEFAULT_STYLE_SIZE,
+        preserve_color: str | None = None,
+        blend_method: str = "linear",
+        preview: bool = False,
         progress: Progress | None = None,
     ):
         """Restyle ``content`` after ``style`` (or a weighted blend of several), coarse to fine.
 
         Args:
             content: path, PIL image, HxWx3 uint8 array, or float tensor (3,H,W)/(1,3,H,W) in [0, 1].
-            style: a Style, an image, or a list of them (blended with ``weights``).
-            alpha: 0 keeps the content's features, 1 takes the style's fully.
+            style: a Style, an image, or a list of them (blended with ``weights``, or one per mask).
+            weights: one weight per style, or per level ``{"relu5_1": [1, 0], "default": [0, 1]}``
+                (levels not named take "default", else equal weights). Must be None with ``masks``.
+            masks: spatial control, one mask per style (paths, PIL images, HxW arrays or tensors in
+                [0, 1], the content's aspect ratio): region i takes style i. Each region's features are
+                whitened with their own (mask-weighted) statistics and colored by its style; soft masks
+                blend the results; where the masks sum below 1 the content's features stay.
+            alpha: style strength in [0, 1] (0 = the decoder's reconstruction of the content), or per
+                level ``{"relu1_1": 0.3, "default": 0.8}`` (levels not named: "default", else 0.6).
             levels: layer names or 1..5; run deepest first. Default: all five.
             max_size: long side to work at (None = full size).
-            progress: called as progress(done, total, level) after each level.
+            style_size: long side the style images are measured at (None = full size).
+            preserve_color: None; "luminance" (keep the result's luminance and the content's chroma,
+                in YCbCr); or "histogram" (first give each style image the content's RGB mean and
+                covariance, so the style's palette becomes the photo's; needs style images, not Styles).
+            blend_method: how a list of styles is mixed: "linear" or "wasserstein" (see ``blend``).
+            preview: a quick look: levels default to PREVIEW_LEVELS (relu5_1..relu3_1), and the long sides
+                of the content and of style images are capped at PREVIEW_SIZE (256 px). About a second on a
+                CPU with a precomputed Style.
+            progress: called as progress(done, total, level) after each level; an exception it raises stops
+                the run and propagates unchanged (use it to cancel, or to enforce a time limit).
         Returns:
             A PIL image, or a tensor shaped like a tensor input.
         Raises:
             InputError, ImageError, WeightsError.
         """
-        a = parse_alpha(alpha)
-        lvls = parse_levels(levels)
+        lvls = parse_levels(PREVIEW_LEVELS if preview and levels is None else levels)
+        alphas = parse_alphas(alpha, lvls)
+        mode = parse_preserve_color(preserve_color)
+        if preview:  # content and style images shrink alike, so strokes keep their size relative to the picture
+            max_size = PREVIEW_SIZE if max_size is None else min(parse_size(max_size), PREVIEW_SIZE)
+            style_size = PREVIEW_SIZE if style_size is None else min(parse_size(style_size, "style_size"), PREVIEW_SIZE)
+        if masks is not None and weights is not None:
+            raise InputError(
+                "masks give region i style i, so weights must be None when masks are given, got both; "
+                "to mix styles inside a region, pass a blended Style (wct.blend) for it"
+            )
         x, size, src = self._prepare(content, max_size)
-        st = self._style_for(style, weights, lvls, style_size)
-        for i, lv in enumerate(lvls):
-            dec = self.decoder(lv)
-            f = self.encoder(x, upto=lv)[lv]  # (1, C, h, w)
-            g = wct(f.flatten(2), st.mean(lv), st.color(lv), a).view_as(f)
-            x = dec(g).clamp(0, 1)
-            if progress is not None:
-                progress(i + 1, len(lvls), lv)
-        return self._finish(x, size, src)
+        base = x[..., : size[0], : size[1]]  # (1, 3, h, w): the content at the working size
+        recolor = base if mode == "histogram" else None
+        if masks is None:
+            st = self._style_for(style, weights, lvls, style_size, recolor, blend_method)
+
+            def step(f: torch.Tensor, lv: str) -> torch.Tensor:  # f: (1, C, h, w)
+                return wct(f.flatten(2), st.mean(lv), st.color(lv), alphas[lv]).view_as(f)
+
+        else:
+            many = isinstance(style, Sequence) and not isinstance(style, (str, bytes)) and not hasattr(style, "shape")
+            regions = [self._style_for(s, None, lvls, style_size, recolor, blend_method) for s in (style if many else [style])]
+            m = prepare_masks(masks, len(regions), src.size, size, tuple(x.shape[-2:])).to(self.device)  # (K, H, W)
+
+            def step(f: torch.Tensor, lv: str) -> torch.Tensor:  # f: (1, C, h, w)
+                mk = masks_at(m, tuple(f.shape[-2:]))  # (K, h*w)
+                means, colors = [r.mean(lv) for r in regions], [r.color(lv) for r in regions]
+                return masked_wct(f.flatten(2)[0], mk, means, colors, alphas[lv]).view_as(f)
+
+        y = self._run(x, lvls, step, progress)
+        if mode == "luminance":
+            y = keep_luminance(y[..., : size[0], : size[1]], base)
+        return self._finish(y, size, src)
+
+    def _run(self, x: torch.Tensor, lvls: Sequence[str], step, progress: Progress | None, rounds: int = 1) -> torch.Tensor:
+        """Coarse to fine, ``rounds`` times: at each level encode, transform the tap with ``step(f, level)``, decode."""
+        total = rounds * len(lvls)
+        for r in range(rounds):
+            for i, lv in enumerate(lvls):
+                dec = self.decoder(lv)
+                f = self.encoder(x, upto=lv)[lv]  # (1, C, h, w)
+                x = dec(step(f, lv)).clamp(0, 1)
+                if progress is not None:
+                    progress(r * len(lvls) + i + 1, total, lv)
+        return x
+
+    @torch.inference_mode()
+    def texture(
+        self,
+        style: StyleInput | Sequence[StyleInput],
+        *,
+        size: int | tuple[int, int] = (DEFAULT_SIZE, DEFAULT_SIZE),
+        seed: int = 0,
+        weights: Weights | None = None,
+        levels: Levels | None = None,
+        iterations: int = 1,
+        style_size: int | None = DEFAULT_STYLE_SIZE,
+        blend_method: str = "linear",
+        progress: Progress | None = None,
+    ) -> Image.Image:
+        """Synthesise a texture after ``style`` from seeded noise (Li et al., section 4: texture synthesis).
+
+        Starts from uniform noise and runs the multi-level WCT with alpha = 1, coarse to fine,
+        ``iterations`` times (each pass refines the last).
+
+        Args:
+            style: a Style, an image, or a list of them (blended with ``weights``, per level too).
+            size: (width, height) of the result in pixels, exactly; an int for a square.
+            seed: the noise seed: the same seed (and inputs) give the same image.
+            levels: layer names or 1..5, run deepest first. Default: all five.
+            iterations: how many coarse-to-fine passes (1..10).
+        Returns:
+            A PIL image of ``size``.
+        Raises:
+            InputError, ImageError, WeightsError.
+        """
+        w, h = parse_texture_size(size)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or not 1 <= iterations <= 10:
+            raise InputError(f"iterations must be a whole number in 1..10, got {iterations!r}")
+        lvls = parse_levels(levels)
+        st = self._style_for(style, weights, lvls, style_size, None, blend_method)
+        gen = torch.Generator().manual_seed(seed)  # CPU noise: the same on every device
+        noise = torch.rand(1, 3, max(h, 32), max(w, 32), generator=gen)
+        x, _ = pad_to_multiple(noise.to(self.device), 16)
+
+        def step(f: torch.Tensor, lv: str) -> torch.Tensor:  # f: (1, C, h, w)
+            return wct(f.flatten(2), st.mean(lv), st.color(lv), 1.0).view_as(f)
+
+        y = self._run(x, lvls, step, progress, rounds=iterations)
+        return from_tensor(y[..., :h, :w].float(), Source("pil"))
 
     @torch.inference_mode()
     def reconstruct(self, content: ImageInput, level: str | int = "relu4_1", *, max_size: int | None = DEFAULT_SIZE):
@@ -275,6 +451,11 @@ def compute_style(image: StyleInput, *, device=None, **kwargs) -> Style:
     return _default(device).compute_style(image, **kwargs)
 
 
-def blend(styles: Sequence[StyleInput], weights: Sequence[float] | None = None, *, device=None, **kwargs) -> Style:
-    """Module-level Model.blend: one Style from several, mixed with ``weights`` normalised to sum 1."""
+def blend(styles: Sequence[StyleInput], weights: Weights | None = None, *, device=None, **kwargs) -> Style:
+    """Module-level Model.blend: one Style from several, mixed with ``weights`` (per level too; method="linear"|"wasserstein")."""
     return _default(device).blend(styles, weights, **kwargs)
+
+
+def texture(style, *, device: str | torch.device | None = None, **kwargs) -> Image.Image:
+    """Module-level Model.texture: a texture of ``size=(w, h)`` after ``style``, from noise seeded by ``seed``."""
+    return _default(device).texture(style, **kwargs)

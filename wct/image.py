@@ -87,7 +87,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Imag
             w, h = im.size
             if w * h > max_pixels:
                 raise ImageError(
-                    f"{p.name} is {w}x{h} = {w * h / 1e6:.0f} MP, over the limit of {max_pixels / 1e6:.0f} MP; "
+                    f"{p.name} is {w}x{h} = {w * h / 1e6:.1f} MP, over the limit of {max_pixels / 1e6:.0f} MP; "
                     "fix: downscale it first, or raise max_pixels"
                 )
             if getattr(im, "is_animated", False):

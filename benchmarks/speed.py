@@ -1,0 +1,197 @@
+"""Speed of the project's stylize against the textbook WCT pipeline, measured side by side in one run.
+
+The textbook pipeline (as in the reference ports) re-encodes the style at every level and decomposes
+covariances by SVD in float64 on the CPU, whitening and coloring the full feature maps in float64. Both
+use the same encoder and decoders. Prints times, ratios, a per-stage breakdown, achieved convolution
+GFLOP/s against a large matrix multiply measured in the same run, and peak memory (each size in a fresh
+subprocess); writes everything to a JSON file.
+
+    python benchmarks/speed.py [--sizes 256,512,1024] [--repeats 3] [--json benchmarks/speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import wct
+from wct.transform import mean_and_covariance, psd_power
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT, STYLES = ROOT / "assets" / "content_astronaut.jpg", [ROOT / "assets" / n for n in ("style.jpg", "style_night_cafe.jpg", "style_harvest.jpg")]
+
+
+def image(path: Path, side: int) -> torch.Tensor:
+    """(1, 3, side, side) in [0, 1] from an asset (squashed to a square: sizes are what is measured)."""
+    t, _ = wct.image.to_tensor(path)
+    return wct.image.resize_to(t, (side, side))
+
+
+# ----- the textbook pipeline ----------------------------------------------------------------
+def _svd_whiten_color(fc: torch.Tensor, fs: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Reference-port WCT: float64 on the CPU, SVD, eigenvalues cut at an absolute 1e-5."""
+    c = fc.flatten(2)[0].double().cpu()
+    s = fs.flatten(2)[0].double().cpu()
+    c_mean, s_mean = c.mean(1, keepdim=True), s.mean(1, keepdim=True)
+    c, s = c - c_mean, s - s_mean
+    c_cov = c @ c.t() / (c.shape[1] - 1) + torch.eye(c.shape[0], dtype=torch.float64)
+    s_cov = s @ s.t() / (s.shape[1] - 1)
+    _, c_e, c_v = torch.svd(c_cov)
+    _, s_e, s_v = torch.svd(s_cov)
+    kc, ks = int((c_e > 1e-5).sum()), int((s_e > 1e-5).sum())
+    white = (c_v[:, :kc] @ torch.diag(c_e[:kc].pow(-0.5)) @ c_v[:, :kc].t()) @ c
+    colored = (s_v[:, :ks] @ torch.diag(s_e[:ks].pow(0.5)) @ s_v[:, :ks].t()) @ white + s_mean
+    out = alpha * colored + (1 - alpha) * (c + c_mean)
+    return out.float().view_as(fc).to(fc.device)
+
+
+@torch.inference_mode()
+def textbook(model: wct.Model, content: torch.Tensor, styles: list[torch.Tensor], weights: list[float], alpha: float) -> torch.Tensor:
+    x = content
+    for lv in reversed(wct.LEVELS):
+        fc = model.encoder(x, upto=lv)[lv]
+        outs = [_svd_whiten_color(fc, model.encoder(s, upto=lv)[lv], alpha) for s in styles]  # style re-encoded per level
+        x = model.decoder(lv)(sum(w * o for w, o in zip(weights, outs))).clamp(0, 1)
+    return x
+
+
+# ----- our pipeline, stage by stage (mirrors Model.stylize) -----------------------------------
+@torch.inference_mode()
+def staged(model: wct.Model, content: torch.Tensor, style: wct.Style, alpha: float) -> dict[str, float]:
+    """Seconds spent per stage: encode, decompose (statistics + eigh), transform (the big products), decode."""
+    t = dict.fromkeys(("encode", "decompose", "transform", "decode"), 0.0)
+    x = content
+    for lv in reversed(wct.LEVELS):
+        t0 = time.perf_counter()
+        fmap = model.encoder(x, upto=lv)[lv]  # (1, C, h, w)
+        f = fmap.flatten(2)
+        t1 = time.perf_counter()
+        mean, cov = mean_and_covariance(f)
+        w = style.color(lv).double() @ psd_power(cov, -0.5)
+        t2 = time.perf_counter()
+        g = torch.lerp(f, w.to(f.dtype) @ (f - mean.to(f.dtype)) + style.mean(lv).view(-1, 1), alpha)
+        t3 = time.perf_counter()
+        x = model.decoder(lv)(g.view_as(fmap)).clamp(0, 1)
+        t4 = time.perf_counter()
+        t["encode"] += t1 - t0
+        t["decompose"] += t2 - t1
+        t["transform"] += t3 - t2
+        t["decode"] += t4 - t3
+    return t
+
+
+def conv_flops(model: wct.Model, content: torch.Tensor, style: wct.Style) -> float:
+    """Convolution FLOPs (2 x MACs) of one stylization, counted with forward hooks."""
+    total = [0.0]
+
+    def hook(mod, inp, out):
+        k = mod.kernel_size[0] * mod.kernel_size[1]
+        total[0] += 2.0 * mod.in_channels * mod.out_channels * k * out.shape[-1] * out.shape[-2] * out.shape[0]
+
+    mods = list(model.encoder.modules()) + [m for lv in wct.LEVELS for m in model.decoder(lv).modules()]
+    handles = [m.register_forward_hook(hook) for m in mods if isinstance(m, torch.nn.Conv2d)]
+    model.stylize(content, style, max_size=None)
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def stats(times: list[float]) -> dict[str, float]:
+    return {"min": round(min(times), 3), "median": round(statistics.median(times), 3)}
+
+
+def run_size(side: int, repeats: int) -> dict:
+    """Everything measured at one size (run in its own process for a clean peak-memory reading)."""
+    model = wct.load()
+    content = image(CONTENT, side)
+    style_imgs = [image(p, min(side, wct.DEFAULT_STYLE_SIZE)) for p in STYLES]
+    one = model.compute_style(style_imgs[0])
+    three_w = [0.5, 0.3, 0.2]
+    model.stylize(content, one, max_size=None)  # warm-up (also loads every decoder)
+    res: dict = {"size": side}
+    res["ours_one_style"] = stats([_timed(lambda: model.stylize(content, style_imgs[0], max_size=None)) for _ in range(repeats)])
+    res["ours_three_styles"] = stats([_timed(lambda: model.stylize(content, style_imgs, weights=three_w, max_size=None)) for _ in range(repeats)])
+    res["ours_rerender"] = stats([_timed(lambda: model.stylize(content, one, max_size=None)) for _ in range(repeats)])
+    res["textbook_one_style"] = stats([_timed(lambda: textbook(model, content, style_imgs[:1], [1.0], 0.6)) for _ in range(repeats)])
+    res["textbook_three_styles"] = stats([_timed(lambda: textbook(model, content, style_imgs, three_w, 0.6)) for _ in range(max(1, repeats - 1))])
+    stages = [staged(model, content, one, 0.6) for _ in range(repeats)]
+    res["stages"] = {k: round(min(s[k] for s in stages), 3) for k in stages[0]}
+    flops = conv_flops(model, content, one)
+    conv_time = res["stages"]["encode"] + res["stages"]["decode"]
+    res["conv_gflop"] = round(flops / 1e9, 1)
+    res["conv_gflops_per_s"] = round(flops / conv_time / 1e9, 1)
+    res["matmul_gflops_per_s"] = round(matmul_gflops(), 1)
+    res["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return res
+
+
+def peak_only(side: int) -> dict:
+    """Peak memory of one re-render at ``side`` (fresh process)."""
+    model = wct.load()
+    style = model.compute_style(image(STYLES[0], wct.DEFAULT_STYLE_SIZE))
+    t = _timed(lambda: model.stylize(image(CONTENT, side), style, max_size=None))
+    return {"size": side, "seconds": round(t, 2), "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="256,512,1024")
+    ap.add_argument("--memory-sizes", default="2048", help="sizes measured for peak memory only ('' to skip)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "speed.json")
+    ap.add_argument("--_one", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--_peak", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._one:
+        print(json.dumps(run_size(args._one, args.repeats)))
+        return 0
+    if args._peak:
+        print(json.dumps(peak_only(args._peak)))
+        return 0
+    results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "sizes": [], "memory": []}
+    for side in [int(s) for s in args.sizes.split(",") if s]:
+        out = subprocess.run([sys.executable, __file__, "--_one", str(side), "--repeats", str(args.repeats)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        results["sizes"].append(r)
+        total = sum(r["stages"].values())
+        print(f"\n{side}x{side}: ours {r['ours_one_style']['min']:.2f} s, textbook {r['textbook_one_style']['min']:.2f} s "
+              f"-> {r['textbook_one_style']['min'] / r['ours_one_style']['min']:.2f}x faster (one style)")
+        print(f"  three styles: ours {r['ours_three_styles']['min']:.2f} s, textbook {r['textbook_three_styles']['min']:.2f} s "
+              f"-> {r['textbook_three_styles']['min'] / r['ours_three_styles']['min']:.2f}x; re-render with a Style {r['ours_rerender']['min']:.2f} s")
+        print("  stages: " + ", ".join(f"{k} {v:.2f} s ({100 * v / total:.0f}%)" for k, v in r["stages"].items()))
+        print(f"  convolutions {r['conv_gflop']} GFLOP at {r['conv_gflops_per_s']} GFLOP/s = "
+              f"{100 * r['conv_gflops_per_s'] / r['matmul_gflops_per_s']:.0f}% of matmul ({r['matmul_gflops_per_s']} GFLOP/s); "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+    for side in [int(s) for s in args.memory_sizes.split(",") if s]:
+        out = subprocess.run([sys.executable, __file__, "--_peak", str(side)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        results["memory"].append(r)
+        print(f"\n{side}x{side} re-render: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mib'] / 1024:.2f} GiB")
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
