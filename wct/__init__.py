@@ -1,6 +1,6 @@
 """wct: arbitrary-style transfer by the Whitening and Coloring Transform (Li et al., NeurIPS 2017)."""
 
-from .api import DEFAULT_SIZE, DEFAULT_STYLE_SIZE, Model, blend, compute_style, load, reconstruct, stylize
+from .api import DEFAULT_SIZE, DEFAULT_STYLE_SIZE, Model, blend, compute_style, load, reconstruct, stylize, texture
 from .encoder import LEVELS
 from .errors import ImageError, InputError, OutputError, StyleFileError, WCTError, WeightsError
 from .style import Style
@@ -19,6 +19,7 @@ __all__ = [
     "blend",
     "reconstruct",
     "compute_style",
+    "texture",
     "WCTError",
     "InputError",
     "ImageError",

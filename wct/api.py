@@ -12,9 +12,9 @@ from typing import Union
 import torch
 from PIL import Image
 
+from .color import keep_luminance, match_color
 from .decoder import Decoder
 from .encoder import LEVELS, Encoder, parse_level
-from .color import keep_luminance, match_color
 from .errors import InputError, WeightsError
 from .image import MAX_PIXELS, ImageInput, Source, from_tensor, pad_to_multiple, resize_to, to_tensor, working_size
 from .spatial import MaskInput, masks_at, prepare_masks

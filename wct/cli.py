@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .encoder import LEVELS
 from .errors import InputError, OutputError, WCTError
+from .style import level_weights as resolve_level_weights
 from .style import normalize_weights
 
-__all__ = ["main", "parse_style_arg", "example_paths"]
+__all__ = ["main", "parse_style_arg", "parse_level_values", "parse_texture_size", "example_paths"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
@@ -37,6 +39,30 @@ def parse_style_arg(text: str) -> tuple[str, float]:
         except ValueError:
             pass
     return text, 1.0
+
+
+def parse_level_values(items: Sequence[str] | None, flag: str) -> dict[str, list[float]]:
+    """['relu5_1=1,0', '3=0,1'] -> {'relu5_1': [1.0, 0.0], '3': [0.0, 1.0]} (levels are checked by the API)."""
+    out: dict[str, list[float]] = {}
+    for item in items or []:
+        level, sep, values = item.partition("=")
+        try:
+            if not sep or not level.strip():
+                raise ValueError
+            out[level.strip()] = [float(v) for v in values.split(",")]
+        except ValueError:
+            example = "relu5_1=1,0" if flag == "--level-weights" else "relu1_1=0.3"
+            raise InputError(f"expected {flag} LEVEL=VALUE[,VALUE...] (e.g. {example}), got {item!r}") from None
+    return out
+
+
+def parse_texture_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480); '256' -> (256, 256)."""
+    w, sep, h = text.lower().partition("x")
+    try:
+        return (int(w), int(h)) if sep else (int(w), int(w))
+    except ValueError:
+        raise InputError(f"expected --size WIDTHxHEIGHT (e.g. 640x480) or N, got {text!r}") from None
 
 
 def _load_style_arg(model, spec: str, levels, style_size):
@@ -85,6 +111,13 @@ def _cmd_stylize(args) -> int:
         raise InputError("no style given; add -s STYLE_IMAGE (or -s STYLE.safetensors), several with :WEIGHT")
     specs = [parse_style_arg(s) for s in styles]
     normalize_weights([w for _, w in specs], len(specs))
+    level_weights = parse_level_values(args.level_weights, "--level-weights")
+    level_alpha = {k: v[0] if len(v) == 1 else v for k, v in parse_level_values(args.level_alpha, "--level-alpha").items()}
+    if args.mask and len(args.mask) != len(specs):
+        raise InputError(f"expected one --mask per -s style: {len(specs)} mask(s), got {len(args.mask)}")
+    if args.mask and (level_weights or any(w != 1.0 for _, w in specs)):
+        raise InputError("with --mask each style takes its own region; drop the :WEIGHT suffixes and --level-weights")
+    resolve_level_weights({**level_weights, "default": [w for _, w in specs]}, len(specs), LEVELS)  # check before any work
     paths = _expand_contents(contents)
     out = Path(args.output)
     many = len(paths) > 1 or Path(contents[0]).is_dir()
@@ -99,12 +132,26 @@ def _cmd_stylize(args) -> int:
         if out.exists() and not args.overwrite:
             raise OutputError(f"{out} already exists; pass --overwrite to replace it")
     model = load(device=args.device)
-    from .api import parse_levels
+    from .api import PREVIEW_LEVELS, parse_levels
     from .style import Style
 
-    levels = parse_levels(args.levels)
-    style_objs = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
-    style = Style.blend(style_objs, [w for _, w in specs]) if len(style_objs) > 1 else style_objs[0]
+    levels = parse_levels(args.levels if args.levels or not args.preview else ",".join(PREVIEW_LEVELS))
+    weights = {**level_weights, "default": [w for _, w in specs]} if level_weights else [w for _, w in specs]
+    histogram = args.preserve_color == "histogram"
+    if histogram:  # the style images are recoloured after each content: keep them as images, measured per content
+        style_objs = [Style.load(p) if Path(p).suffix == ".safetensors" else Path(p) for p, _ in specs]
+    else:  # measured once for all contents
+        style_objs = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
+    kw = dict(alpha={**level_alpha, "default": args.alpha} if level_alpha else args.alpha, levels=levels, max_size=args.size,
+              style_size=args.style_size, preserve_color=args.preserve_color, preview=args.preview)  # fmt: skip
+    if args.mask:
+        style, kw["masks"] = style_objs, list(args.mask)
+    elif len(style_objs) == 1:
+        style = style_objs[0]
+    elif histogram:
+        style, kw["weights"], kw["blend_method"] = style_objs, weights, args.blend
+    else:
+        style = Style.blend(style_objs, weights, method=args.blend)
     failed: list[tuple[Path, str]] = []
     targets = list(zip(paths, _output_names(paths, out, args.format))) if many else [(paths[0], out)]
     bar = _progress(targets, many)
@@ -112,8 +159,8 @@ def _cmd_stylize(args) -> int:
         if many and dst.exists() and not args.overwrite:
             continue  # finished earlier: resume without redoing
         try:
-            img = model.stylize(src, style, alpha=args.alpha, levels=levels, max_size=args.size)
-            save_image(img, dst, overwrite=args.overwrite, inputs=(*paths, *(p for p, _ in specs)))
+            img = model.stylize(src, style, **kw)
+            save_image(img, dst, overwrite=args.overwrite, inputs=(*paths, *(p for p, _ in specs), *(args.mask or [])))
         except WCTError as exc:
             if not many:
                 raise
@@ -152,11 +199,38 @@ def _cmd_style(args) -> int:
     if out.exists() and not args.overwrite:
         raise OutputError(f"{out} already exists; pass --overwrite to replace it")
     weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    level_weights = parse_level_values(args.level_weights, "--level-weights")
+    if level_weights:
+        weights = {**level_weights, "default": weights}
     model = load(device=args.device)
     levels = parse_levels(args.levels)
     styles = [_load_style_arg(model, s, levels, args.style_size) for s in args.images]
-    style = Style.blend(styles, weights) if (len(styles) > 1 or weights) else styles[0]
+    style = Style.blend(styles, weights, method=args.blend) if (len(styles) > 1 or weights) else styles[0]
     style.save(out)
+    print(out)
+    return 0
+
+
+def _cmd_texture(args) -> int:
+    from .api import load, parse_levels
+    from .image import output_format, save_image
+    from .style import Style
+
+    out = Path(args.output)
+    output_format(out)
+    if out.exists() and not args.overwrite:
+        raise OutputError(f"{out} already exists; pass --overwrite to replace it")
+    size = parse_texture_size(args.size)
+    specs = [parse_style_arg(s) for s in args.style]
+    normalize_weights([w for _, w in specs], len(specs))
+    weights = {**parse_level_values(args.level_weights, "--level-weights"), "default": [w for _, w in specs]}
+    resolve_level_weights(weights, len(specs), LEVELS)  # check before any work
+    model = load(device=args.device)
+    levels = parse_levels(args.levels)
+    styles = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
+    style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
+    img = model.texture(style, size=size, seed=args.seed, levels=levels, iterations=args.iterations)
+    save_image(img, out, overwrite=args.overwrite, inputs=tuple(p for p, _ in specs))
     print(out)
     return 0
 
@@ -226,6 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--levels", default=None, help="comma-separated levels, e.g. relu5_1,relu4_1 (default: all five)")
     s.add_argument("--style-size", type=_size_arg, default=512, help="long side the style is measured at (default 512)")
     s.add_argument("--format", default="png", help="file type for folder outputs (default png)")
+    s.add_argument("--level-weights", action="append", metavar="LEVEL=W1,W2,...",
+                   help="blend weights for one level, one per -s (repeat per level; other levels use the -s weights)")
+    s.add_argument("--level-alpha", action="append", metavar="LEVEL=A", help="style strength for one level (repeat; others use --alpha)")
+    s.add_argument("--blend", choices=("linear", "wasserstein"), default="linear", help="how several styles are mixed (default linear)")
+    s.add_argument("--mask", action="append", metavar="MASK", help="spatial control: one grayscale mask per -s, in order (white = that style)")
+    s.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None,
+                   help="keep the content's colours: luminance-only transfer, or recolour the style to the content first")
+    s.add_argument("--preview", action="store_true", help="quick look: relu5_1..relu3_1 at 256 px at most")
     common(s)
     s.set_defaults(func=_cmd_stylize)
 
@@ -234,9 +316,24 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--weights", default=None, help="comma-separated blend weights, one per image")
     st.add_argument("--levels", default=None, help="levels to store (default: all five)")
     st.add_argument("--style-size", type=_size_arg, default=512, help="long side the style is measured at (default 512)")
+    st.add_argument("--level-weights", action="append", metavar="LEVEL=W1,W2,...", help="blend weights for one level (repeat)")
+    st.add_argument("--blend", choices=("linear", "wasserstein"), default="linear", help="how several styles are mixed (default linear)")
     st.add_argument("-o", "--output", required=True, help="STYLE.safetensors")
     common(st, size=False)
     st.set_defaults(func=_cmd_style)
+
+    tx = sub.add_parser("texture", help="synthesise a texture of any size from a style image (seeded noise)")
+    tx.add_argument("style", nargs="+", metavar="STYLE[:WEIGHT]", help="style image(s) or .safetensors; several are blended")
+    tx.add_argument("-o", "--output", required=True, help="output image file")
+    tx.add_argument("--size", default="512x512", help="WIDTHxHEIGHT in pixels, or N for a square (default 512x512)")
+    tx.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same texture (default 0)")
+    tx.add_argument("--iterations", type=int, default=1, help="coarse-to-fine passes, 1..10 (default 1)")
+    tx.add_argument("--levels", default=None, help="comma-separated levels (default: all five)")
+    tx.add_argument("--style-size", type=_size_arg, default=512, help="long side the style is measured at (default 512)")
+    tx.add_argument("--level-weights", action="append", metavar="LEVEL=W1,W2,...", help="blend weights for one level (repeat)")
+    tx.add_argument("--blend", choices=("linear", "wasserstein"), default="linear", help="how several styles are mixed (default linear)")
+    common(tx, size=False)
+    tx.set_defaults(func=_cmd_texture)
 
     r = sub.add_parser("reconstruct", help="encode and decode an image at one level (checks a decoder)")
     r.add_argument("image")

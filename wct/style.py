@@ -15,13 +15,15 @@ from safetensors.torch import save_file
 from .decoder import STAGE_WIDTHS
 from .encoder import LEVELS, parse_level
 from .errors import InputError, OutputError, StyleFileError
-from .transform import blend_linear, coloring_matrix, mean_and_covariance
+from .transform import blend_linear, blend_wasserstein, coloring_matrix, mean_and_covariance
 from .weights import ENCODER_ID
 
-__all__ = ["Style", "normalize_weights"]
+__all__ = ["Style", "normalize_weights", "level_weights", "per_level", "BLEND_METHODS", "DEFAULT_KEY"]
 
 FORMAT = "wct-style-1"
 CHANNELS = dict(zip(LEVELS, STAGE_WIDTHS))
+BLEND_METHODS = ("linear", "wasserstein")
+DEFAULT_KEY = "default"  # in a per-level mapping, the value for every level not named
 
 
 def normalize_weights(weights: Sequence[float] | None, count: int) -> list[float]:
@@ -45,6 +47,40 @@ def normalize_weights(weights: Sequence[float] | None, count: int) -> list[float
     return [w / total for w in ws]
 
 
+def per_level(value, levels: Sequence[str], parse, fallback):
+    """Resolve a setting that may be given per level: {level: parse(v)} for each of ``levels``.
+
+    ``value`` is either one value for every level, or a mapping whose keys are levels (``"relu4_1"``
+    or 1..5) and optionally ``"default"``; levels it does not name take ``mapping["default"]``,
+    else ``fallback``. Keys for levels outside ``levels`` are validated but unused.
+    ``parse(v)`` validates one value (and raises InputError); messages name the level.
+    """
+    if not isinstance(value, Mapping):
+        v = parse(value)
+        return {lv: v for lv in levels}
+    default = parse(value[DEFAULT_KEY]) if DEFAULT_KEY in value else fallback
+    given = {}
+    for key, v in value.items():
+        if key == DEFAULT_KEY:
+            continue
+        lv = parse_level(key)
+        try:
+            given[lv] = parse(v)
+        except InputError as exc:
+            raise InputError(f"{lv}: {exc}") from None
+    return {lv: given.get(lv, default) for lv in levels}
+
+
+def level_weights(
+    weights: Sequence[float] | Mapping[str | int, Sequence[float]] | None, count: int, levels: Sequence[str]
+) -> dict[str, list[float]]:
+    """Normalised blend weights per level: a list applies to every level; a mapping
+    {level: list, "default": list} sets levels one by one (levels not named: "default", else equal)."""
+    if count == 0:
+        raise InputError("expected at least one style, got none")
+    return per_level(weights, levels, lambda w: normalize_weights(w, count), normalize_weights(None, count))
+
+
 class Style:
     """Per-level style statistics: ``mean`` (C,) and symmetric ``color`` = cov^(1/2) (C, C), float32."""
 
@@ -61,6 +97,38 @@ class Style:
         for level, f in taps.items():
             mean, cov = mean_and_covariance(f.flatten(2)[0])  # (C, 1), (C, C)
             stats[level] = (mean[:, 0], coloring_matrix(cov))
+        return cls(stats, description=description)
+
+    @classmethod
+    def compose(cls, picks: Mapping[str | int, "Style"], *, default: "Style | None" = None, description: str = "") -> "Style":
+        """A Style built level by level: ``picks[level]``'s statistics at each level named, ``default``'s elsewhere.
+
+        E.g. one painting's large shapes with another's brushwork:
+        ``Style.compose({"relu5_1": a, "relu4_1": a}, default=b)``. Levels neither names nor
+        ``default`` has are left out.
+        """
+        chosen = {parse_level(k): s for k, s in picks.items()}
+        for lv, s in chosen.items():
+            if not isinstance(s, Style):
+                raise InputError(f"Style.compose expects Style objects, got {type(s).__name__} for {lv}; use wct.compute_style first")
+            if not s.has(lv):
+                raise InputError(f"the style picked for {lv} has no statistics for it; it has {', '.join(s.levels)}")
+        if default is not None and not isinstance(default, Style):
+            raise InputError(f"default must be a Style, got {type(default).__name__}")
+        stats = {}
+        device = None
+        for lv in LEVELS:
+            src = chosen.get(lv, default)
+            if src is None or not src.has(lv):
+                continue
+            device = device or src.device
+            stats[lv] = (src.mean(lv).to(device), src.color(lv).to(device))
+        if not stats:
+            raise InputError("Style.compose got no levels to take; name at least one level")
+        if not description:
+            description = ", ".join(f"{lv}: {chosen[lv].description or 'style'}" for lv in LEVELS if lv in chosen)
+            if default is not None:
+                description += f"; else {default.description or 'style'}"
         return cls(stats, description=description)
 
     @property
@@ -157,16 +225,43 @@ class Style:
         return cls(stats, description=meta.get("description", ""))
 
     @staticmethod
-    def blend(styles: Sequence["Style"], weights: Sequence[float] | None = None) -> "Style":
-        """Linear interpolation (Li et al.): weighted sums of means and coloring matrices, per shared level."""
-        ws = normalize_weights(weights, len(styles))
+    def blend(
+        styles: Sequence["Style"],
+        weights: Sequence[float] | Mapping[str | int, Sequence[float]] | None = None,
+        *,
+        method: str = "linear",
+    ) -> "Style":
+        """One Style from several, per shared level.
+
+        Args:
+            styles: Style objects.
+            weights: one weight per style (normalised to sum 1; None = equal), or a mapping
+                {level: weights} with an optional "default" entry to mix differently per level,
+                e.g. ``{"relu5_1": [1, 0], "relu4_1": [1, 0], "default": [0, 1]}``.
+            method: "linear" (Li et al.'s interpolation: weighted sums of means and coloring
+                matrices; equals mixing the features colored by each style) or "wasserstein"
+                (the Wasserstein-2 barycenter of the styles' Gaussian statistics: weighted mean,
+                barycentric covariance; see ``wct.transform.wasserstein_barycenter``).
+        Raises:
+            InputError: bad weights or method, or no level shared by all styles.
+        """
+        if method not in BLEND_METHODS:
+            raise InputError(f"unknown blend method {method!r}; expected one of {', '.join(map(repr, BLEND_METHODS))}")
+        if not styles:
+            raise InputError("expected at least one style, got none")
         common = [lv for lv in LEVELS if all(s.has(lv) for s in styles)]
         if not common:
             raise InputError("the styles share no level; compute them for the same levels")
+        per = level_weights(weights, len(styles), common)
+        mix = blend_linear if method == "linear" else blend_wasserstein
         device = styles[0].device
         stats = {}
         for lv in common:
-            m, c = blend_linear([s.mean(lv).to(device) for s in styles], [s.color(lv).to(device) for s in styles], ws)
+            m, c = mix([s.mean(lv).to(device) for s in styles], [s.color(lv).to(device) for s in styles], per[lv])
             stats[lv] = (m, c)
-        parts = [f"{w:.3g}*{s.description or 'style'}" for s, w in zip(styles, ws)]
-        return Style(stats, description=" + ".join(parts))
+        names = [s.description or "style" for s in styles]
+        if isinstance(weights, Mapping):
+            desc = "per-level mix of " + ", ".join(names)
+        else:
+            desc = " + ".join(f"{w:.3g}*{n}" for n, w in zip(names, per[common[0]]))
+        return Style(stats, description=desc + (" (wasserstein)" if method == "wasserstein" else ""))

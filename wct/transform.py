@@ -11,6 +11,12 @@ Dropped components are zeroed by whitening and never added by coloring, so a fla
 style or content yields its mean, never NaN. The decomposition is deterministic, and the
 matrix functions used (C^{-1/2}, C^{1/2}) do not depend on eigenvector signs, so the same
 input gives the same output.
+
+Creative controls (Li et al. 2017, section 4; Gatys et al. 2016 for colour):
+* spatial control: statistics of each content region (a soft mask) are whitened separately
+  and colored by that region's style (``weighted_mean_and_covariance``, ``masked_wct``);
+* Wasserstein blending: the W2 barycenter of the styles' Gaussian statistics, next to the
+  paper's linear interpolation (``wasserstein_barycenter``, ``blend_wasserstein``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ __all__ = [
     "wct_matrix",
     "wct",
     "blend_linear",
+    "weighted_mean_and_covariance",
+    "masked_wct",
+    "wasserstein_barycenter",
+    "blend_wasserstein",
 ]
 
 RTOL = 1e-5
@@ -107,3 +117,132 @@ def blend_linear(
     mean = sum(w * m.double() for w, m in zip(weights, means))
     col = sum(w * c.double() for w, c in zip(weights, colors))
     return mean, col
+
+
+def weighted_mean_and_covariance(f: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted mean (..., C, 1) and covariance (..., C, C) of features (..., C, N), float64.
+
+    ``w`` (..., N) holds non-negative weights (a soft mask). The covariance is the unbiased
+    reliability-weighted estimate ``sum w (f - mu)(f - mu)^T / (V1 - V2 / V1)`` (V1 = sum w,
+    V2 = sum w^2), so all-ones weights give exactly ``mean_and_covariance``, and a hard 0/1 mask
+    gives the statistics of the selected positions. An empty region (all weights zero) or a
+    single position gives a zero mean or a zero covariance, never NaN.
+    """
+    w64 = w.double().unsqueeze(-2)  # (..., 1, N)
+    v1 = w64.sum(dim=-1, keepdim=True)  # (..., 1, 1)
+    v2 = (w64 * w64).sum(dim=-1, keepdim=True)
+    tiny = torch.finfo(torch.float64).tiny
+    mean = (f.double() * w64).sum(dim=-1, keepdim=True) / v1.clamp_min(tiny)  # (..., C, 1)
+    centered = f - mean.to(f.dtype)  # (..., C, N) in the features' dtype
+    cov = ((centered * w64.to(f.dtype)) @ centered.transpose(-1, -2)).double()  # (..., C, C)
+    denom = v1 - v2 / v1.clamp_min(tiny)
+    cov = torch.where(denom > 1e-12 * v1, cov / denom.clamp_min(tiny), torch.zeros_like(cov))
+    return mean, 0.5 * (cov + cov.transpose(-1, -2))
+
+
+def masked_wct(
+    f: torch.Tensor,
+    masks: torch.Tensor,
+    style_means: list[torch.Tensor],
+    style_colors: list[torch.Tensor],
+    alpha: float = 1.0,
+    rtol: float = RTOL,
+) -> torch.Tensor:
+    """Spatial control: region k of the content takes style k.
+
+    Args:
+        f: content features (..., C, N).
+        masks: (K, N) soft masks in [0, 1], one per style, at the features' resolution.
+        style_means, style_colors: K means (C,) and coloring matrices (C, C).
+        alpha: mix with the original features, as in ``wct``.
+    Returns:
+        Features (..., C, N). Each position's share of region k is ``m_k / max(1, sum_j m_j)``
+        (overlapping masks are normalised); region k is whitened with its own weighted
+        statistics and colored by style k; the share no mask covers keeps the content's features.
+        A region that is empty at this level is skipped. One all-ones mask equals ``wct``.
+    """
+    if masks.shape[0] != len(style_means) or len(style_means) != len(style_colors):
+        raise ValueError(f"expected one mask per style, got {masks.shape[0]} mask(s) for {len(style_means)} style(s)")
+    share = masks.double() / masks.double().sum(dim=0, keepdim=True).clamp_min(1.0)  # (K, N)
+    out = f * (1.0 - share.sum(dim=0)).to(f.dtype)  # the uncovered share keeps the content
+    for k in range(share.shape[0]):
+        if not bool((share[k] > 0).any()):
+            continue  # empty at this level
+        mean, cov = weighted_mean_and_covariance(f, share[k])
+        t = wct_matrix(cov, style_colors[k], rtol).to(f.dtype)  # (..., C, C)
+        mu = style_means[k].reshape(-1, 1).to(f.dtype)
+        out = out + share[k].to(f.dtype) * (t @ (f - mean.to(f.dtype)) + mu)
+    if alpha == 1.0:
+        return out
+    return torch.lerp(f, out, alpha)
+
+
+def _roots(s: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s^(1/2), s^(-1/2)) from one eigendecomposition, on the significant subspace, float64."""
+    vals, vecs = torch.linalg.eigh(s)
+    keep = (vals > rtol * vals[..., -1:].clamp_min(0)) & (vals > 0)
+    safe = vals.clamp_min(torch.finfo(torch.float64).tiny)
+    root = torch.where(keep, safe.sqrt(), torch.zeros_like(vals))
+    inv = torch.where(keep, safe.rsqrt(), torch.zeros_like(vals))
+    vt = vecs.transpose(-1, -2)
+    return (vecs * root.unsqueeze(-2)) @ vt, (vecs * inv.unsqueeze(-2)) @ vt
+
+
+def wasserstein_barycenter(
+    covs: list[torch.Tensor],
+    weights: list[float],
+    *,
+    max_iter: int = 30,
+    tol: float = 1e-7,
+    rtol: float = 1e-12,
+) -> torch.Tensor:
+    """Covariance (C, C) of the Wasserstein-2 barycenter of Gaussians N(0, C_i) with weights w_i (sum 1), float64.
+
+    Fixed-point iteration of Alvarez-Esteban et al. (2016):
+    ``S <- S^(-1/2) (sum_i w_i (S^(1/2) C_i S^(1/2))^(1/2))^2 S^(-1/2)``, started from the linear
+    blend ``(sum_i w_i C_i^(1/2))^2`` (the exact answer when the C_i commute), and stopped after
+    ``max_iter`` steps or when the relative Frobenius change is below ``tol``. Rank-deficient
+    covariances are handled on the support: inverse roots are taken on eigenvalues above
+    ``rtol`` x the largest (the start's support is the union of the C_i's supports).
+    Styles with zero weight are ignored; one style is returned as given. Each step costs K + 1
+    eigendecompositions; on VGG style statistics the change falls below 1e-7 in 5-15 steps
+    (relu5_1 is the slowest). ``rtol`` is kept tiny: cutting at ``RTOL`` inside the iteration
+    would bias the barycenter.
+    """
+    pairs = [(float(w), c.double()) for w, c in zip(weights, covs) if w > 0]
+    if not pairs:
+        raise ValueError("expected at least one positive weight")
+    if len(pairs) == 1:
+        return pairs[0][1]
+    total = sum(w for w, _ in pairs)
+    pairs = [(w / total, c) for w, c in pairs]
+    s = sum(w * psd_power(c, 0.5, rtol) for w, c in pairs)
+    s = s @ s
+    for _ in range(max_iter):
+        root, inv_root = _roots(s, rtol)
+        t = sum(w * psd_power(root @ c @ root, 0.5, rtol) for w, c in pairs)  # (C, C)
+        new = inv_root @ (t @ t) @ inv_root
+        new = 0.5 * (new + new.transpose(-1, -2))
+        change = torch.linalg.matrix_norm(new - s) / torch.linalg.matrix_norm(s).clamp_min(torch.finfo(torch.float64).tiny)
+        s = new
+        if float(change) <= tol:
+            break
+    return s
+
+
+def blend_wasserstein(
+    means: list[torch.Tensor], colors: list[torch.Tensor], weights: list[float], **kwargs
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wasserstein-2 barycenter of the styles' Gaussian statistics (weights sum to 1), float64.
+
+    The mean is the weighted mean; the coloring matrix is the square root of the barycenter of the
+    covariances ``C_i = S_i @ S_i`` (``wasserstein_barycenter``; keyword arguments go there). For
+    commuting covariances this equals ``blend_linear``; one style (or identical styles) give that style.
+    """
+    mean = sum(w * m.double() for w, m in zip(weights, means))
+    live = [(w, c) for w, c in zip(weights, colors) if w > 0]
+    if len(live) == 1:
+        return mean, live[0][1].double()
+    covs = [c.double() @ c.double() for _, c in live]
+    bar = wasserstein_barycenter(covs, [w for w, _ in live], **kwargs)
+    return mean, coloring_matrix(bar)
