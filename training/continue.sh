@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Continue training the shipped decoders (a later phase of the recipe): each level starts from the
+# weights in decoders/ (so it works on a machine without the earlier checkpoints), with a fresh,
+# lower-LR cosine schedule. Resumable like recipe.sh: run the same command again after an interruption.
+#   usage: training/continue.sh IMAGES_DIR PHASE [CKPT_ROOT]      e.g. training/continue.sh photos/ p2
+#   LEVELS="relu3_1 relu4_1" MINUTES=40 training/continue.sh ...  (which levels, minutes per level)
+set -euo pipefail
+images=${1:?usage: training/continue.sh IMAGES_DIR PHASE [CKPT_ROOT]}
+phase=${2:?give a phase name, e.g. p2}
+root=${3:-$HOME/.cache/wct-train}
+here=$(cd "$(dirname "$0")/.." && pwd)
+py=${PYTHON:-python}
+for level in ${LEVELS:-relu2_1 relu3_1 relu4_1 relu5_1}; do
+  case $level in
+    relu5_1) crop=192 batch=4 ;;
+    *) crop=128 batch=8 ;;
+  esac
+  "$py" -m wct.train --images "$images" --threads "${THREADS:-2}" --eval-every 6 --val-count 16 \
+    --level "$level" --out "$root/$level-$phase" --init-from "$here/decoders/$level.safetensors" \
+    --crop "$crop" --batch "$batch" --lr "${LR:-5e-4}" --warmup 50 --steps "${STEPS:-3000}" \
+    --max-minutes "${MINUTES:-30}"
+done
