@@ -228,7 +228,7 @@ def test_bad_requests_get_readable_errors_and_the_app_keeps_serving(client, imag
         (images["content"], [style, text], (1, 1, 1, 1), SIZE, "style 2: " + engine_message(lambda: model.compute_style(text))),
         (broken, [style], (1, 1, 1, 1), SIZE, "content: " + engine_message(lambda: model.stylize(broken, style))),
         (huge, [style], (1, 1, 1, 1), SIZE, "content: " + engine_message(lambda: model.stylize(huge, style))),
-        (bomb, [style], (1, 1, 1, 1), SIZE, "content: bomb.png is 8000x8000 = 64 MP, over the limit"),
+        (bomb, [style], (1, 1, 1, 1), SIZE, "content: bomb.png is 8000x8000 = 64.0 MP, over the limit"),
         (
             images["content"],
             [style],
