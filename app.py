@@ -72,6 +72,7 @@ EXAMPLES = [  # content, style 1..4
 ]
 
 PRESETS = [  # (name, levels it runs when they all have decoders); labels show the levels actually present
+    ("standard", wct.api.DEFAULT_LEVELS),
     ("full", wct.LEVELS),
     ("fast", ("relu5_1", "relu4_1", "relu3_1")),
     ("fine detail only", ("relu2_1", "relu1_1")),
@@ -344,7 +345,7 @@ class App:
 
         def work():
             styles, weights = [style_1, style_2, style_3, style_4], [weight_1, weight_2, weight_3, weight_4]
-            image, _, _, _ = self._run(content, styles, weights, alpha, size, self.available, progress)
+            image, _, _, _ = self._run(content, styles, weights, alpha, size, next(iter(self.presets.values())), progress)
             png = self._outdir() / "stylized.png"
             image.save(png)
             return str(png)

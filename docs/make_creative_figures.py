@@ -3,8 +3,8 @@
     python docs/make_creative_figures.py              # writes docs/creative_*.jpg
     python docs/make_creative_figures.py --size 256   # quicker, smaller
 
-Every figure is a captioned strip of equally tall tiles. Only levels with a trained decoder are used
-(``Model.available_levels()``), so the script also runs while some decoders are still training.
+Every figure is a captioned strip of equally tall tiles. Stylizations use stylize's default levels
+(``wct.api.DEFAULT_LEVELS``) that have a trained decoder.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     model = wct.load(device=args.device)
-    levels = model.available_levels()
+    levels = [lv for lv in wct.api.DEFAULT_LEVELS if lv in model.available_levels()]  # stylize's default levels
     if not levels:
         print("no trained decoders found (decoders/MANIFEST.json); train them first", file=sys.stderr)
         return 1
@@ -101,12 +101,12 @@ def main(argv: list[str] | None = None) -> int:
                 ("luminance", lum), ("histogram", hist)], h), args.out / "creative_color.jpg")  # fmt: skip
 
     # per-level mixing: The Harvest's large shapes (relu5_1, relu4_1) with The Night Cafe's brushwork
-    shapes_a = {"relu5_1": [1, 0], "relu4_1": [1, 0], "default": [0, 1]}
+    shapes_a = {"relu5_1": [1, 0], "relu4_1": [1, 0], "relu3_1": [1, 0], "default": [0, 1]}
     a_alone = model.stylize(PORTRAIT, HARVEST, alpha=0.8, **kw)
     b_alone = model.stylize(PORTRAIT, NIGHT_CAFE, alpha=0.8, **kw)
     mixed = model.stylize(PORTRAIT, [HARVEST, NIGHT_CAFE], weights=shapes_a, alpha=0.8, **kw)
     save(strip([("The Harvest", a_alone), ("The Night Cafe", b_alone),
-                ("Harvest 5-4, Night Cafe 3-1", mixed)], h), args.out / "creative_levels.jpg")  # fmt: skip
+                ("Harvest 4-3, Night Cafe 2-1", mixed)], h), args.out / "creative_levels.jpg")  # fmt: skip
 
     # linear vs Wasserstein blending, 50/50
     lin = model.stylize(CONTENT, model.blend([TERRACE, HARVEST], [1, 1], levels=levels), alpha=0.8, **kw)

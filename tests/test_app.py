@@ -160,9 +160,10 @@ def huge_png(path: Path, width: int = 10_000, height: int = 6_000) -> Path:
 
 # ----- helpers that need no server ---------------------------------------------------------------
 def test_presets_offer_only_levels_with_decoders():
-    assert wct_app.level_presets(("relu1_1",)) == {"full (1 level)": ["relu1_1"]}
+    assert wct_app.level_presets(("relu1_1",)) == {"standard (relu1_1)": ["relu1_1"]}
     everything = wct_app.level_presets(wct.LEVELS)
     assert everything == {
+        "standard (relu4_1..relu1_1)": ["relu4_1", "relu3_1", "relu2_1", "relu1_1"],
         "full (5 levels)": ["relu5_1", "relu4_1", "relu3_1", "relu2_1", "relu1_1"],
         "fast (relu5_1..relu3_1)": ["relu5_1", "relu4_1", "relu3_1"],
         "fine detail only (relu2_1, relu1_1)": ["relu2_1", "relu1_1"],
@@ -197,7 +198,7 @@ def test_one_style_matches_the_python_api(client, server, images, model):
     assert out.shape == (72, 88, 3)  # long side 88 <= SIZE: kept
     content = np.asarray(Image.open(images["content"]).convert("RGB"), dtype=np.int16)
     assert np.abs(out - content).mean() > 1  # it did restyle
-    ref = model.stylize(images["content"], images["style0"], alpha=0.6, levels=model.available_levels(), max_size=SIZE)
+    ref = model.stylize(images["content"], images["style0"], alpha=0.6, max_size=SIZE)
     diff = np.abs(out - np.asarray(ref, dtype=np.int16))
     assert diff.max() <= 2 and diff.mean() < 0.05  # the app is a thin layer over wct
 
@@ -453,7 +454,7 @@ def test_browser_upload_mix_run_and_screenshot(server):
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (run tests/setup_browser.sh)")
 def test_browser_level_presets(random_model):
-    """With decoders for every level, the presets offer full / fast / fine detail and set the levels to run."""
+    """With decoders for every level, the presets offer standard / full / fast / fine detail and set the levels to run."""
     sync_api = playwright_api()
     demo = wct_app.build_demo(random_model)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
@@ -466,7 +467,7 @@ def test_browser_level_presets(random_model):
                 page.goto(url)
                 checked = "#levels input[type=checkbox]:checked"
                 page.locator("#run").wait_for()
-                assert page.locator(checked).count() == 5
+                assert page.locator(checked).count() == 4  # the default preset: standard (relu4_1..relu1_1)
                 page.locator("#preset").get_by_text("fast (relu5_1..relu3_1)").click()
                 page.wait_for_function(f"() => document.querySelectorAll('{checked}').length === 3")
                 page.locator("#preset").get_by_text("fine detail only (relu2_1, relu1_1)").click()

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_SIZE",
     "DEFAULT_STYLE_SIZE",
     "DEFAULT_ALPHA",
+    "DEFAULT_LEVELS",
     "PREVIEW_LEVELS",
     "PREVIEW_SIZE",
     "PRESERVE_COLOR",
@@ -47,6 +48,9 @@ Alpha = Union[float, Mapping[Union[str, int], float]]  # one strength, or {level
 DEFAULT_SIZE = 512  # long side of the output, in pixels, unless max_size says otherwise
 DEFAULT_STYLE_SIZE = 512  # long side the style image is measured at
 DEFAULT_ALPHA = 0.6  # style strength, for every level not given its own
+# stylize's default levels: relu5_1 is left out until its decoder reaches its quality target (decoders/README.md);
+# pass levels=wct.LEVELS for all five
+DEFAULT_LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
 PREVIEW_LEVELS = ("relu5_1", "relu4_1", "relu3_1")  # preview=True runs these (the coarse ones, the cheap decoders)...
 PREVIEW_SIZE = 256  # ...at this long side at most
 PRESERVE_COLOR = ("luminance", "histogram")
@@ -299,7 +303,7 @@ class Model:
                 blend the results; where the masks sum below 1 the content's features stay.
             alpha: style strength in [0, 1] (0 = the decoder's reconstruction of the content), or per
                 level ``{"relu1_1": 0.3, "default": 0.8}`` (levels not named: "default", else 0.6).
-            levels: layer names or 1..5; run deepest first. Default: all five.
+            levels: layer names or 1..5; run deepest first. Default: DEFAULT_LEVELS (relu4_1..relu1_1).
             max_size: long side to work at (None = full size).
             style_size: long side the style images are measured at (None = full size).
             preserve_color: None; "luminance" (keep the result's luminance and the content's chroma,
@@ -316,7 +320,7 @@ class Model:
         Raises:
             InputError, ImageError, WeightsError.
         """
-        lvls = parse_levels(PREVIEW_LEVELS if preview and levels is None else levels)
+        lvls = parse_levels((PREVIEW_LEVELS if preview else DEFAULT_LEVELS) if levels is None else levels)
         alphas = parse_alphas(alpha, lvls)
         mode = parse_preserve_color(preserve_color)
         if preview:  # content and style images shrink alike, so strokes keep their size relative to the picture

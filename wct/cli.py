@@ -132,10 +132,10 @@ def _cmd_stylize(args) -> int:
         if out.exists() and not args.overwrite:
             raise OutputError(f"{out} already exists; pass --overwrite to replace it")
     model = load(device=args.device)
-    from .api import PREVIEW_LEVELS, parse_levels
+    from .api import DEFAULT_LEVELS, PREVIEW_LEVELS, parse_levels
     from .style import Style
 
-    levels = parse_levels(args.levels if args.levels or not args.preview else ",".join(PREVIEW_LEVELS))
+    levels = parse_levels(args.levels or ",".join(PREVIEW_LEVELS if args.preview else DEFAULT_LEVELS))
     weights = {**level_weights, "default": [w for _, w in specs]} if level_weights else [w for _, w in specs]
     histogram = args.preserve_color == "histogram"
     if histogram:  # the style images are recoloured after each content: keep them as images, measured per content
@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-s", "--style", action="append", metavar="STYLE[:WEIGHT]", help="style image or .safetensors; repeat to blend")
     s.add_argument("-o", "--output", required=True, help="output file (one content) or folder (several)")
     s.add_argument("--alpha", type=float, default=0.6, help="style strength in [0, 1] (default 0.6)")
-    s.add_argument("--levels", default=None, help="comma-separated levels, e.g. relu5_1,relu4_1 (default: all five)")
+    s.add_argument("--levels", default=None, help="comma-separated levels, e.g. relu5_1,relu4_1 (default: relu4_1..relu1_1)")
     s.add_argument("--style-size", type=_size_arg, default=512, help="long side the style is measured at (default 512)")
     s.add_argument("--format", default="png", help="file type for folder outputs (default png)")
     s.add_argument("--level-weights", action="append", metavar="LEVEL=W1,W2,...",
