@@ -147,3 +147,12 @@ def test_missing_decoder_is_a_weights_error(tmp_path, content_array):
     model = wct.load(device="cpu", decoders=tmp_path)
     with pytest.raises(wct.WeightsError, match="no trained decoder for relu4_1"):
         model.reconstruct(content_array, "relu4_1")
+
+
+def test_default_levels_are_relu4_1_to_relu1_1_and_all_five_on_request(random_model, content_array, style_array):
+    seen = []
+    random_model.stylize(content_array, style_array, max_size=64, progress=lambda i, n, lv: seen.append(lv))
+    assert tuple(seen) == wct.api.DEFAULT_LEVELS == ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
+    seen.clear()
+    random_model.stylize(content_array, style_array, max_size=64, levels=wct.LEVELS, progress=lambda i, n, lv: seen.append(lv))
+    assert seen == list(reversed(wct.LEVELS))
