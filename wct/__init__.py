@@ -1,6 +1,6 @@
 """wct: arbitrary-style transfer by the Whitening and Coloring Transform (Li et al., NeurIPS 2017)."""
 
-from .api import DEFAULT_SIZE, DEFAULT_STYLE_SIZE, Model, blend, compute_style, load, reconstruct, stylize, texture
+from .api import DEFAULT_SIZE, DEFAULT_STYLE_SIZE, Model, blend, compute_style, load, reconstruct, stylize, stylize_batch, texture
 from .encoder import LEVELS
 from .errors import ImageError, InputError, OutputError, StyleFileError, WCTError, WeightsError
 from .style import Style
@@ -16,6 +16,7 @@ __all__ = [
     "Style",
     "load",
     "stylize",
+    "stylize_batch",
     "blend",
     "reconstruct",
     "compute_style",

@@ -26,6 +26,7 @@ __all__ = [
     "Model",
     "load",
     "stylize",
+    "stylize_batch",
     "blend",
     "reconstruct",
     "compute_style",
@@ -335,11 +336,7 @@ class Model:
         base = x[..., : size[0], : size[1]]  # (1, 3, h, w): the content at the working size
         recolor = base if mode == "histogram" else None
         if masks is None:
-            st = self._style_for(style, weights, lvls, style_size, recolor, blend_method)
-
-            def step(f: torch.Tensor, lv: str) -> torch.Tensor:  # f: (1, C, h, w)
-                return wct(f.flatten(2), st.mean(lv), st.color(lv), alphas[lv]).view_as(f)
-
+            step = self._plain_step(self._style_for(style, weights, lvls, style_size, recolor, blend_method), alphas)
         else:
             many = isinstance(style, Sequence) and not isinstance(style, (str, bytes)) and not hasattr(style, "shape")
             regions = [self._style_for(s, None, lvls, style_size, recolor, blend_method) for s in (style if many else [style])]
@@ -354,6 +351,76 @@ class Model:
         if mode == "luminance":
             y = keep_luminance(y[..., : size[0], : size[1]], base)
         return self._finish(y, size, src)
+
+    @torch.inference_mode()
+    def stylize_batch(
+        self,
+        contents: Sequence[ImageInput],
+        style: StyleInput | Sequence[StyleInput],
+        *,
+        batch_size: int = 4,
+        weights: Weights | None = None,
+        alpha: Alpha = DEFAULT_ALPHA,
+        levels: Levels | None = None,
+        max_size: int | None = DEFAULT_SIZE,
+        style_size: int | None = DEFAULT_STYLE_SIZE,
+        preserve_color: str | None = None,
+        blend_method: str = "linear",
+        progress: Progress | None = None,
+    ) -> list:
+        """``stylize`` for many contents and one style (or blend): the style is measured once, and contents of the
+        same working size go through the networks ``batch_size`` at a time. Each image is whitened with its own
+        statistics, so every result equals ``stylize`` on that image alone (up to float rounding).
+
+        Args: as ``stylize``; ``progress(done, total, "")`` is called after each image.
+        Returns: one result per content, in order (PIL images, or tensors for tensor inputs).
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        if isinstance(contents, (str, os.PathLike)) or not isinstance(contents, Sequence):
+            raise InputError(f"contents must be a list of images, got {type(contents).__name__}; use stylize for one image")
+        lvls = parse_levels(DEFAULT_LEVELS if levels is None else levels)
+        alphas = parse_alphas(alpha, lvls)
+        mode = parse_preserve_color(preserve_color)
+        shared = None if mode == "histogram" else self._style_for(style, weights, lvls, style_size, None, blend_method)
+        results: list = [None] * len(contents)
+        pending: dict[tuple, list] = {}  # working shape -> [(index, x, size, src)], flushed batch_size at a time
+
+        def flush(items: list) -> None:
+            x = torch.cat([it[1] for it in items])
+            size = items[0][2]
+            base = x[..., : size[0], : size[1]]
+            if shared is not None:
+                y = self._run(x, lvls, self._plain_step(shared, alphas), None)
+            else:  # histogram mode: each content recolours the style images itself
+                y = torch.cat([self._run(x[j : j + 1], lvls, self._plain_step(
+                    self._style_for(style, weights, lvls, style_size, base[j : j + 1], blend_method), alphas), None)
+                    for j in range(len(items))])
+            if mode == "luminance":
+                y = keep_luminance(y[..., : size[0], : size[1]], base)
+            for j, (i, _, _, src) in enumerate(items):
+                results[i] = self._finish(y[j : j + 1], size, src)
+                if progress is not None:
+                    progress(sum(r is not None for r in results), len(results), "")
+
+        for i, content in enumerate(contents):
+            x, size, src = self._prepare(content, max_size)
+            group = pending.setdefault(tuple(x.shape), [])
+            group.append((i, x, size, src))
+            if len(group) == batch_size:
+                flush(pending.pop(tuple(x.shape)))
+        for group in pending.values():
+            flush(group)
+        return results
+
+    @staticmethod
+    def _plain_step(st: Style, alphas: Mapping[str, float]):
+        """The per-level transform of plain (unmasked) stylization: features (B, C, h, w) -> same."""
+
+        def step(f: torch.Tensor, lv: str) -> torch.Tensor:
+            return wct(f.flatten(2), st.mean(lv), st.color(lv), alphas[lv]).view_as(f)
+
+        return step
 
     def _run(self, x: torch.Tensor, lvls: Sequence[str], step, progress: Progress | None, rounds: int = 1) -> torch.Tensor:
         """Coarse to fine, ``rounds`` times: at each level encode, transform the tap with ``step(f, level)``, decode."""
@@ -443,6 +510,11 @@ def _default(device: str | torch.device | None) -> Model:
 def stylize(content: ImageInput, style, *, device: str | torch.device | None = None, **kwargs):
     """Module-level Model.stylize on a shared model for ``device``."""
     return _default(device).stylize(content, style, **kwargs)
+
+
+def stylize_batch(contents: Sequence[ImageInput], style, *, device: str | torch.device | None = None, **kwargs) -> list:
+    """Module-level Model.stylize_batch: many contents, one style measured once, networks run in batches."""
+    return _default(device).stylize_batch(contents, style, **kwargs)
 
 
 def reconstruct(content: ImageInput, level: str | int = "relu4_1", *, device=None, **kwargs):
