@@ -5,11 +5,12 @@
 The model is loaded once (``wct.load()``: shipped decoders, CUDA when present) and only the levels the
 decoder manifest provides are offered. Style statistics are computed once per uploaded style image and
 cached, so moving a mix or strength slider only re-runs the content pass. ``build_demo(model)`` builds
-the app without launching it (the tests pass their own model and limits); ``LAUNCH_KWARGS`` are the server
-limits. Gradio's own environment variables (GRADIO_SERVER_NAME, GRADIO_SERVER_PORT, GRADIO_TEMP_DIR, ...) apply
+the app without launching it (the tests pass their own model and limits); ``launch_kwargs()`` gives the server
+limits (a fresh dict per launch). Gradio's own environment variables (GRADIO_SERVER_NAME, GRADIO_SERVER_PORT, GRADIO_TEMP_DIR, ...) apply
 as usual; WCT_APP_CONCURRENCY and WCT_APP_TIMEOUT set the stylizations at once and the time limit per request.
 
-Limits: uploads up to 25 MB, images up to wct.image.MAX_PIXELS (checked from the header, before decoding), a
+Limits: request bodies up to MAX_BODY_BYTES (refused with HTTP 413 before Gradio parses them), uploads up to 25 MB,
+images up to wct.image.MAX_PIXELS (checked from the header, before decoding), a
 queue of QUEUE_SIZE waiting requests (beyond it Gradio answers "Queue is full"), a time limit per request (checked
 between steps, so an overlong run stops at the next level and frees its worker), and only files Gradio stored
 (uploads, in its cache folder) or the examples are opened: a path sent by a client is refused.
@@ -32,13 +33,22 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import gradio.utils
+import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
+from starlette.middleware import Middleware
 
 import wct
+import wct.image
+import wct.spatial
 
 log = logging.getLogger("wct.app")
 
@@ -57,12 +67,90 @@ QUEUE_SIZE = 16  # waiting requests beyond this get Gradio's "queue is full" ans
 CONCURRENCY = 1  # stylizations at once (one CPU or GPU's worth); WCT_APP_CONCURRENCY overrides
 TIME_LIMIT = 120.0  # seconds one request may compute; WCT_APP_TIMEOUT overrides
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # also the cap on an image sent inline as a data: URL
+# any request body: one upload's worth as base64 (a data: URL in JSON) plus 1 MiB for the rest of the request
+MAX_BODY_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 1024 * 1024
+COARSE = ("relu5_1", "relu4_1")  # the per-level mix: these levels take the main mix and strength...
+FINE = ("relu3_1", "relu2_1", "relu1_1")  # ...and these the fine-level ones
+PRESERVE = {"off": None, "luminance": "luminance", "histogram": "histogram"}  # radio choice -> preserve_color
+BLENDS = ("linear", "wasserstein")
+# brush colour per style slot for painting regions (name, RGB); the mask of slot i is where colour i was painted
+PAINT = [("red", (220, 40, 40)), ("green", (40, 170, 60)), ("blue", (40, 90, 230)), ("yellow", (235, 200, 20))]
+PAINTED_ALPHA = 0.1  # canvas pixels more opaque than this count as painted
 
-LAUNCH_KWARGS = {
-    "max_file_size": MAX_UPLOAD_BYTES,  # upload cap; image dimensions are capped by wct.image.MAX_PIXELS
-    "allowed_paths": [str(ASSETS)],  # the examples
-    "footer_links": ["api", "gradio"],
-}
+
+def launch_kwargs() -> dict[str, Any]:
+    """demo.launch's server limits, as a new dict each time (Gradio stores into app_kwargs)."""
+    return {
+        "max_file_size": MAX_UPLOAD_BYTES,  # upload cap; image dimensions are capped by wct.image.MAX_PIXELS
+        "allowed_paths": [str(ASSETS)],  # the examples
+        "footer_links": ["api", "gradio"],
+        "app_kwargs": {"middleware": [Middleware(BodyLimit, limit=MAX_BODY_BYTES)]},
+    }
+
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+
+class BodyTooLarge(Exception):
+    """Raised into the app when a request body without a Content-Length grows past the limit."""
+
+
+class BodyLimit:
+    """ASGI middleware: HTTP request bodies over ``limit`` bytes get 413 before the app parses them. A declared
+    Content-Length is checked before anything is read; a body without one (chunked) is counted as the app reads it,
+    and past the limit the read fails and the app's answer is replaced by the 413."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def refuse(self, send: Send, status: int = 413, message: str | None = None) -> None:
+        if message is None:
+            message = f"the request body is over the limit of {self.limit / 2**20:.0f} MB (images: {MAX_UPLOAD_BYTES >> 20} MB)"
+        body = json.dumps({"detail": message}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                return await self.refuse(send, 400, "the Content-Length header is not a number")
+            if int(declared) > self.limit:
+                return await self.refuse(send)
+        state = {"received": 0, "over": False, "started": False}
+
+        async def counted() -> dict:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.limit:
+                    state["over"] = True
+                    raise BodyTooLarge
+            return message
+
+        async def guarded(message: dict) -> None:
+            if state["over"]:
+                return  # the app's answer to a body cut short: ours goes instead
+            state["started"] = state["started"] or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not state["over"]:
+                raise
+        if state["over"] and not state["started"]:
+            await self.refuse(send)
+
 
 EXAMPLES = [  # content, style 1..4
     ["content.jpg", "style.jpg", None, None, None],
@@ -158,8 +246,60 @@ def _error(exc: BaseException) -> gr.Error:
 
 def shares_text(slots: list[int], weights: list[float]) -> str:
     """'style 1 75 % · style 3 25 %': the slots in use and their weights as percentages (same as SHARES_JS)."""
-    total = sum(weights)
+    total = sum(weights) or 1.0
     return " · ".join(f"style {i} {int(100 * w / total + 0.5)} %" for i, w in zip(slots, weights))
+
+
+def slot_masks(masks: dict[int, str], content_size: tuple[int, int], long_side: int) -> dict[int, torch.Tensor]:
+    """{slot: mask file} -> {slot: (h, w) tensor in [0, 1]} on one grid: the content's aspect, long side at most
+    ``long_side``. Refuses masks of another aspect ratio (any size is fine) and empty (all black) ones."""
+    cw, ch = content_size
+    scale = min(1.0, long_side / max(cw, ch))
+    grid = (max(1, round(ch * scale)), max(1, round(cw * scale)))
+    out = {}
+    for slot, path in masks.items():
+        try:
+            t = wct.spatial.mask_to_tensor(path, f"mask {slot}").float().cpu()
+        except wct.ImageError as exc:
+            raise wct.ImageError(f"mask {slot}: {exc}") from None
+        mh, mw = t.shape
+        if abs((mw / mh) / (cw / ch) - 1) > wct.spatial.ASPECT_TOLERANCE:
+            raise wct.InputError(
+                f"mask {slot} is {mw}x{mh} but the content is {cw}x{ch}: a mask needs the content's aspect ratio "
+                "(any size); crop or pad it to match"
+            )
+        if float(t.max()) < 0.5 / 255:
+            raise wct.InputError(f"mask {slot} is empty (all black); white marks where style {slot} goes")
+        shrink = grid[0] < mh or grid[1] < mw
+        out[slot] = F.interpolate(t[None, None], size=grid, mode="bilinear", antialias=shrink, align_corners=False)[0, 0]
+    return {slot: t.clamp(0, 1) for slot, t in out.items()}
+
+
+def rest_mask(masks: list[torch.Tensor]) -> torch.Tensor | None:
+    """Where the masks leave room (1 - their sum, clamped); None when they cover everything."""
+    rest = (1 - torch.stack(masks).sum(0)).clamp(0, 1)
+    return rest if float(rest.max()) >= 0.5 / 255 else None
+
+
+def painted_masks(layers: list[np.ndarray]) -> list[Image.Image | None]:
+    """Brush strokes (RGBA layers of the region painter, in order) -> one grayscale mask per slot (None where that
+    slot's colour is absent): each painted pixel goes to the nearest PAINT colour, later layers over earlier ones."""
+    if not layers:
+        return [None] * len(PAINT)
+    h, w = layers[0].shape[:2]
+    label = np.full((h, w), -1, dtype=np.int8)
+    palette = np.array([rgb for _, rgb in PAINT], dtype=np.float32)  # (K, 3)
+    for layer in layers:
+        if layer.ndim != 3 or layer.shape[2] != 4 or layer.shape[:2] != (h, w):
+            continue  # not a paint layer (no alpha, or another size)
+        painted = layer[..., 3] > PAINTED_ALPHA * 255
+        rgb = layer[..., :3][painted].astype(np.float32)  # (N, 3)
+        nearest = np.empty(len(rgb), dtype=np.int8)
+        for i in range(0, len(rgb), 1 << 20):  # in chunks: a large canvas stays within a few MB
+            chunk = rgb[i : i + (1 << 20)]
+            nearest[i : i + len(chunk)] = np.argmin(((chunk[:, None, :] - palette[None]) ** 2).sum(-1), axis=1)
+        label[painted] = nearest
+    return [Image.fromarray((label == k).astype(np.uint8) * 255) if (label == k).any() else None for k in range(len(PAINT))]
 
 
 SHARES_JS = """
@@ -172,6 +312,86 @@ SHARES_JS = """
   return "Mix: " + used.map((i) => `style ${i + 1} ${Math.round(100 * w[i] / total)} %`).join(" · ");
 }
 """
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request's raw values, in the order of the form and of /stylize_advanced (see JOB_FIELDS)."""
+
+    content: Any
+    styles: list
+    weights: list
+    alpha: Any
+    size: Any
+    levels: Any
+    masks: list = (None,) * SLOTS
+    preserve: Any = "off"
+    per_level: bool = False
+    fine_weights: list | None = None  # None: the same as weights
+    fine_alpha: Any = wct.api.DEFAULT_ALPHA
+    blend: Any = "linear"
+
+    @classmethod
+    def from_values(cls, values) -> Job:
+        """From the flat list the form sends: content, styles, weights, alpha, size, levels, masks, preserve,
+        per_level, fine weights, fine alpha, blend (SLOTS values for each plural)."""
+        v, n = list(values), SLOTS
+        if len(v) != 5 * n + 4:
+            raise wct.InputError(f"expected {5 * n + 4} values, got {len(v)}")
+        it = iter(v)
+
+        def take(k: int) -> list:
+            return [next(it) for _ in range(k)]
+
+        content, styles, weights, (alpha, size, levels) = next(it), take(n), take(n), take(3)
+        masks, (preserve, per_level), fine_weights, (fine_alpha, blend) = take(n), take(2), take(n), take(2)
+        return cls(
+            content, styles, weights, alpha, size, levels, masks, preserve, bool(per_level), fine_weights, fine_alpha, blend
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated request: files resolved, levels deepest first, the mix and strength per level where asked."""
+
+    content: str
+    used: list[tuple[int, str, Any]]  # (slot, style image file, mix weight), slots with a style image
+    masks: dict[int, str]  # slot -> mask image file
+    alpha: Any  # a number, or {level: number, "default": number}
+    size: int
+    levels: list[str]
+    preserve: str | None
+    mix: Any  # weights of the used slots, or {level: weights, "default": weights}
+    blend: str
+
+
+def pick(weights, index: list[int]):
+    """``weights`` (a list, or {level: list}) restricted to the positions in ``index``."""
+    if isinstance(weights, dict):
+        return {lv: [w[i] for i in index] for lv, w in weights.items()}
+    return [weights[i] for i in index]
+
+
+def describe(plan: Plan) -> str:
+    """The status line's account of what was mixed where, and how."""
+    parts = []
+    free = [(slot, w) for slot, _, w in plan.used if slot not in plan.masks]
+    if plan.masks:
+        parts.append("regions: " + ", ".join(f"style {slot}" for slot in plan.masks))
+        if free:
+            parts.append("rest: " + shares_text([s for s, _ in free], [float(w) for _, w in free]))
+    else:
+        weights = plan.mix[COARSE[0]] if isinstance(plan.mix, dict) else plan.mix
+        parts.append(shares_text([s for s, _, _ in plan.used], [float(w) for w in weights]))
+    if isinstance(plan.mix, dict):
+        index = [i for i, (slot, _, _) in enumerate(plan.used) if slot not in plan.masks]
+        fine = shares_text([plan.used[i][0] for i in index], [float(plan.mix["default"][i]) for i in index])
+        parts.append(f"shallow levels: α {float(plan.alpha['default']):.2f}" + (f", {fine}" if index else ""))
+    if plan.preserve:
+        parts.append(f"colours kept: {plan.preserve}")
+    if plan.blend != "linear" and len(plan.used) > 1:
+        parts.append(f"{plan.blend} blend")
+    return " · ".join(parts)
 
 
 class App:
@@ -233,30 +453,94 @@ class App:
             return self._local(value, what)
         raise wct.InputError(f"{what}: expected an image file, got {type(value).__name__}")
 
-    def _check(self, content, styles, weights, alpha, size, levels):
-        content_path = self._file(content, "content")
+    def _check(self, job: Job) -> Plan:
+        """The request's values, validated (clear messages, nothing computed yet)."""
+        content_path = self._file(job.content, "content")
         if content_path is None:
             raise wct.InputError("add a content image (upload, webcam or paste)")
         used = [
-            (i + 1, self._file(s, f"style {i + 1}"), w) for i, (s, w) in enumerate(zip(styles, weights)) if s not in (None, "")
+            (i + 1, self._file(s, f"style {i + 1}"), w)
+            for i, (s, w) in enumerate(zip(job.styles, job.weights))
+            if s not in (None, "")
         ]
         if not used:
             raise wct.InputError("add at least one style image")
-        size = _number(size, "the output size")
+        have = {slot for slot, _, _ in used}
+        masks = {i + 1: self._file(m, f"mask {i + 1}") for i, m in enumerate(job.masks) if m not in (None, "")}
+        for slot in masks:
+            if slot not in have:
+                raise wct.InputError(f"mask {slot} has no style image: add style {slot}, or remove mask {slot}")
+        size = _number(job.size, "the output size")
         if not (MIN_SIZE <= size <= self.max_size) or size != int(size):
             raise wct.InputError(
                 f"the output size must be a whole number of pixels from {MIN_SIZE} to {self.max_size}, got {size:g}"
             )
+        levels = job.levels
         if not levels:
             raise wct.InputError(f"choose at least one level; this app has {', '.join(self.available)}")
         levels = [levels] if isinstance(levels, str) else list(levels)
         missing = [str(lv) for lv in levels if lv not in self.available]
         if missing:
             raise wct.InputError(f"no decoder for {', '.join(missing)}; this app has {', '.join(self.available)}")
-        return content_path, used, alpha, int(size), deepest_first(levels)
+        if job.preserve not in PRESERVE and job.preserve is not None:
+            raise wct.InputError(f"colour preservation must be one of {', '.join(PRESERVE)}, got {job.preserve!r}")
+        if job.blend not in BLENDS:
+            raise wct.InputError(f"the blend must be one of {', '.join(BLENDS)}, got {job.blend!r}")
+        mix, alpha = [w for _, _, w in used], job.alpha
+        if job.per_level:  # coarse levels: the main mix and strength; the others: the fine ones
+            fine = [fw for (i, fw) in enumerate(job.fine_weights or job.weights) if i + 1 in have]
+            mix = {**{lv: mix for lv in COARSE}, "default": fine}
+            alpha = {**{lv: job.alpha for lv in COARSE}, "default": job.fine_alpha}
+        return Plan(
+            content_path, used, masks, alpha, int(size), deepest_first(levels), PRESERVE.get(job.preserve), mix, job.blend
+        )
 
-    def _run(self, content, styles, weights, alpha, size, levels, progress):
-        """Validate, blend (cached styles), stylize; returns (image, blended style, shares text, seconds).
+    def _styles(self, plan: Plan, check_time) -> dict[int, wct.Style | str]:
+        """{slot: style}: cached statistics, or (for preserve_color="histogram", which recolours each style image
+        after the photo) the image file itself, for the engine to measure."""
+        out: dict[int, wct.Style | str] = {}
+        for slot, path, _ in plan.used:
+            check_time()
+            if plan.preserve == "histogram":
+                out[slot] = path
+                continue
+            try:
+                out[slot] = self.styles.get(path)
+            except wct.WCTError as exc:
+                raise type(exc)(f"style {slot}: {exc}") from None
+        return out
+
+    def _mix(self, styles: list, weights, plan: Plan):
+        """The blend of ``styles``: a Style, or (histogram mode) image files the engine blends itself."""
+        if plan.preserve != "histogram":
+            return wct.Style.blend(styles, weights, method=plan.blend)  # validates and normalises the weights
+        if len(styles) == 1:
+            return styles[0]
+        if isinstance(weights, dict) or len({float(w) for w in weights}) > 1:
+            raise wct.InputError(
+                "with colour preservation 'histogram', styles without a mask share the rest of the picture only "
+                "equally: give them equal mix weights and no per-level mix, or use 'luminance'"
+            )
+        return list(styles)
+
+    def _regions(self, plan: Plan, styles: dict) -> tuple[list, list[torch.Tensor]]:
+        """(region styles, masks) for the engine: each masked slot its own style; the rest of the picture, if the
+        masks leave any, the mix of the slots without a mask (none: the photo's own features stay there)."""
+        try:
+            content_size = wct.image.read_image(plan.content).size
+        except wct.ImageError as exc:
+            raise wct.ImageError(f"content: {exc}") from None
+        grid = slot_masks(plan.masks, content_size, plan.size)
+        regions, masks = [styles[slot] for slot in grid], list(grid.values())
+        free = [i for i, (slot, _, _) in enumerate(plan.used) if slot not in grid]
+        rest = rest_mask(masks) if free else None
+        if rest is not None:
+            regions.append(self._mix([styles[plan.used[i][0]] for i in free], pick(plan.mix, free), plan))
+            masks.append(rest)
+        return regions, masks
+
+    def _run(self, job: Job, progress) -> tuple[Image.Image, wct.Style | None, Plan, float]:
+        """Validate, measure (cached styles), stylize; returns (image, blended style or None, plan, seconds).
         Past the time limit it raises TimeLimitExceeded at the next step (a style image, a level)."""
         t0 = time.perf_counter()
         deadline = time.monotonic() + self.time_limit
@@ -265,16 +549,15 @@ class App:
             if time.monotonic() > deadline:
                 raise TimeLimitExceeded
 
-        content_path, used, alpha, size, levels = self._check(content, styles, weights, alpha, size, levels)
+        plan = self._check(job)
         progress(0, desc="measuring styles")
-        computed = []
-        for slot, path, _ in used:
-            check_time()
-            try:
-                computed.append(self.styles.get(path))
-            except wct.WCTError as exc:
-                raise type(exc)(f"style {slot}: {exc}") from None
-        style = wct.Style.blend(computed, [w for _, _, w in used])  # validates and normalises the weights
+        styles = self._styles(plan, check_time)
+        masks = weights = None
+        if plan.masks:
+            style, masks = self._regions(plan, styles)
+        else:
+            style = self._mix(list(styles.values()), plan.mix, plan)
+            weights = plan.mix if isinstance(style, list) else None  # histogram mode: the engine blends the images
 
         def step(done: int, total: int, level: str) -> None:  # an exception here stops wct's loop over the levels
             progress(done / total, desc=f"{level} done ({done}/{total})")
@@ -282,14 +565,24 @@ class App:
                 check_time()
 
         check_time()
-        progress(0, desc=f"stylizing: {levels[0]}")
+        progress(0, desc=f"stylizing: {plan.levels[0]}")
         try:
-            image = self.model.stylize(content_path, style, alpha=alpha, levels=levels, max_size=size, progress=step)
+            image = self.model.stylize(
+                plan.content,
+                style,
+                weights=weights,
+                masks=masks,
+                alpha=plan.alpha,
+                levels=plan.levels,
+                max_size=plan.size,
+                preserve_color=plan.preserve,
+                blend_method=plan.blend,
+                progress=step,
+            )
         except wct.ImageError as exc:
             raise wct.ImageError(f"content: {exc}") from None
-        present = [slot for slot, _, _ in used]
-        shares = shares_text(present, [float(w) for _, _, w in used])
-        return image, style, shares, time.perf_counter() - t0
+        blended = style if isinstance(style, wct.Style) else None
+        return image, blended, plan, time.perf_counter() - t0
 
     def _outdir(self) -> Path:
         """A new folder for one request's files; folders older than output_ttl go (at most every ttl/4 s; Gradio's
@@ -326,6 +619,12 @@ class App:
             raise gr.Error(msg, print_exception=False) from None
 
     # ----- the endpoints ------------------------------------------------------------------
+    def _png(self, job: Job, progress) -> str:
+        image, _, _, _ = self._run(job, progress)
+        png = self._outdir() / "stylized.png"
+        image.save(png)
+        return str(png)
+
     def api_stylize(
         self,
         content,
@@ -342,70 +641,161 @@ class App:
         progress=gr.Progress(),  # noqa: B008 (Gradio's idiom: a Progress default makes Gradio pass a tracker)
     ):
         """Stylize `content` after up to four style images mixed by their weights; returns the image (PNG)."""
+        styles, weights = [style_1, style_2, style_3, style_4], [weight_1, weight_2, weight_3, weight_4]
+        job = Job(content, styles, weights, alpha, size, next(iter(self.presets.values())))
+        return self._guard(self._png, job, progress)
 
-        def work():
-            styles, weights = [style_1, style_2, style_3, style_4], [weight_1, weight_2, weight_3, weight_4]
-            image, _, _, _ = self._run(content, styles, weights, alpha, size, next(iter(self.presets.values())), progress)
-            png = self._outdir() / "stylized.png"
-            image.save(png)
-            return str(png)
-
-        return self._guard(work)
-
-    def ui_stylize(
+    def api_stylize_advanced(
         self,
         content,
-        s1,
-        s2,
-        s3,
-        s4,
-        w1,
-        w2,
-        w3,
-        w4,
+        style_1,
+        style_2,
+        style_3,
+        style_4,
+        weight_1,
+        weight_2,
+        weight_3,
+        weight_4,
         alpha,
         size,
         levels,
+        mask_1,
+        mask_2,
+        mask_3,
+        mask_4,
+        preserve_color,
+        per_level,
+        fine_weight_1,
+        fine_weight_2,
+        fine_weight_3,
+        fine_weight_4,
+        fine_alpha,
+        blend,
         progress=gr.Progress(),  # noqa: B008
     ):
-        """The Run button: image, downloads (PNG + blended .safetensors), status line, seconds taken."""
+        """/stylize plus the levels, a mask per style, colour preservation, a separate mix and strength for the
+        fine levels, and the blend method; returns the image (PNG)."""
+        values = [content, style_1, style_2, style_3, style_4, weight_1, weight_2, weight_3, weight_4, alpha, size, levels,
+                  mask_1, mask_2, mask_3, mask_4, preserve_color, per_level,
+                  fine_weight_1, fine_weight_2, fine_weight_3, fine_weight_4, fine_alpha, blend]  # fmt: skip
+        return self._guard(lambda: self._png(Job.from_values(values), progress))
+
+    def ui_stylize(self, progress=gr.Progress(), *values):  # noqa: B008 (first, so Gradio passes it; then the form)
+        """The Run button: image, downloads (PNG, and the blended .safetensors when there is one), status, seconds."""
 
         def work():
-            styles, weights = [s1, s2, s3, s4], [w1, w2, w3, w4]
-            image, style, shares, seconds = self._run(content, styles, weights, alpha, size, levels, progress)
+            image, style, plan, seconds = self._run(Job.from_values(values), progress)
             out = self._outdir()
             png = out / "stylized.png"
             image.save(png)
-            saved = style.save(out / "wct-style.safetensors")
+            files = [str(png)] + ([str(style.save(out / "wct-style.safetensors"))] if style is not None else [])
+            alpha = plan.alpha[COARSE[0]] if isinstance(plan.alpha, dict) else plan.alpha
             status = (
                 f"Done in {seconds:.1f} s · {image.width}×{image.height} px · α {float(alpha):.2f} · "
-                f"{', '.join(deepest_first(levels))} · {shares}"
+                f"{', '.join(plan.levels)} · {describe(plan)}"
             )
-            return str(png), [str(png), str(saved)], status, seconds
+            return str(png), files, status, seconds
 
         return self._guard(work)
 
-    def live_stylize(
-        self,
-        content,
-        s1,
-        s2,
-        s3,
-        s4,
-        w1,
-        w2,
-        w3,
-        w4,
-        alpha,
-        size,
-        levels,
-        last_seconds,
-        progress=gr.Progress(),  # noqa: B008
-    ):
-        """Slider released: re-render only when the last run was quick and the inputs are complete."""
-        if last_seconds is None or last_seconds > LIVE_SECONDS or content is None or not any((s1, s2, s3, s4)):
+    def live_stylize(self, progress=gr.Progress(), *values):  # noqa: B008
+        """Slider released: re-render only when the last run was quick and the inputs are complete (the last value
+        is the seconds the last run took)."""
+        *form, last_seconds = values
+        content, styles = form[0], form[1 : 1 + SLOTS]
+        if last_seconds is None or last_seconds > LIVE_SECONDS or content is None or not any(styles):
             return gr.skip()
-        return self.ui_stylize(content, s1, s2, s3, s4, w1, w2, w3, w4, alpha, size, levels, progress)
+        return self.ui_stylize(progress, *form)
+
+    def paint(self, editor, was_painted: bool):
+        """The region painter changed: its strokes become masks 1..4 (one per brush colour). Nothing painted leaves the
+        mask slots alone, unless the paint was just removed (then the masks it made go too)."""
+        layers = [layer for layer in (editor or {}).get("layers") or [] if isinstance(layer, np.ndarray)]
+        masks = painted_masks(layers)
+        if not any(m is not None for m in masks):
+            return [None] * SLOTS + [False] if was_painted else [gr.skip()] * SLOTS + [False]
+        return [*masks, True]
+
+
+REGIONS_HELP = (
+    "Give parts of the photo their own style. **Paint** over the photo: "
+    + ", ".join(f"{name} marks style {i + 1}" for i, (name, _) in enumerate(PAINT))
+    + "; the strokes become the masks below (painting replaces them). Or **upload** a mask per style: white is that "
+    "style's region, any size with the photo's aspect ratio. Styles without a mask share the rest of the picture by "
+    "their mix; where no style is left, the photo shows through."
+)
+
+
+def region_controls() -> tuple[list[gr.Image], gr.ImageEditor]:
+    """The 'Regions' accordion: a painter over the content and one mask slot per style."""
+    with gr.Accordion("Regions: a style per part of the picture", open=False, elem_id="regions"):
+        gr.Markdown(REGIONS_HELP)
+        painter = gr.ImageEditor(
+            label="Paint regions over the photo",
+            type="numpy",
+            image_mode="RGBA",
+            sources=[],
+            transforms=[],
+            layers=False,
+            brush=gr.Brush(colors=[f"rgb{rgb}" for _, rgb in PAINT], color_mode="fixed"),
+            height=360,
+            elem_id="painter",
+        )
+        masks = []
+        with gr.Row():
+            for i in range(1, SLOTS + 1):
+                masks.append(
+                    gr.Image(
+                        label=f"Mask {i}",
+                        type="filepath",
+                        image_mode="L",
+                        format="png",
+                        sources=["upload", "clipboard"],
+                        height=120,
+                        min_width=100,
+                        elem_id=f"mask-{i}",
+                    )
+                )
+    return masks, painter
+
+
+def mixing_controls(available: list[str]) -> tuple[gr.Checkbox, list[gr.Slider], gr.Slider, gr.Radio]:
+    """The 'Per-level mix' accordion: a second mix and strength for the fine levels, and the blend method. The
+    per-level part shows only when the model has both coarse and fine levels."""
+    coarse, fine = [lv for lv in COARSE if lv in available], [lv for lv in FINE if lv in available]
+    with gr.Accordion("Per-level mix", open=False, elem_id="mixing"):
+        gr.Markdown(
+            f"The deep levels ({', '.join(coarse) or 'none here'}) carry a painting's large shapes and colours, the "
+            f"shallow ones ({', '.join(fine) or 'none here'}) its brushwork. Switched on, the Mix sliders and the "
+            "strength above set the deep levels and these set the shallow ones: e.g. one painting's shapes with "
+            "another's strokes.",
+            visible=bool(coarse and fine),
+        )
+        per_level = gr.Checkbox(
+            False, label="A separate mix and strength for the shallow levels", visible=bool(coarse and fine), elem_id="per-level"
+        )
+        with gr.Row(visible=bool(coarse and fine)):
+            fine_weights = [
+                gr.Slider(0, 1, value=1.0, step=0.05, label=f"Fine mix {i}", min_width=100, elem_id=f"fine-mix-{i}")
+                for i in range(1, SLOTS + 1)
+            ]
+        fine_alpha = gr.Slider(
+            0,
+            1,
+            value=0.6,
+            step=0.05,
+            label="Strength at the shallow levels",
+            visible=bool(coarse and fine),
+            elem_id="fine-alpha",
+        )
+        blend = gr.Radio(
+            list(BLENDS),
+            value="linear",
+            label="Blend",
+            info="how several styles mix: linear (the paper's) or wasserstein (keeps each style's structure)",
+            elem_id="blend",
+        )
+    return per_level, fine_weights, fine_alpha, blend
 
 
 def build_demo(
@@ -468,6 +858,7 @@ def build_demo(
                                 )
                                 weights.append(gr.Slider(0, 1, value=1.0, step=0.05, label=f"Mix {i}", elem_id=f"mix-{i}"))
                 shares = gr.Markdown("Mix: add at least one style image.", elem_id="wct-shares")
+                masks, painter = region_controls()
             with gr.Column(scale=5):
                 result = gr.Image(
                     label="Stylized (PNG)",
@@ -495,6 +886,15 @@ def build_demo(
                     info="0 keeps the photo, 1 takes the style fully",
                     elem_id="alpha",
                 )
+                preserve = gr.Radio(
+                    list(PRESERVE),
+                    value="off",
+                    label="Keep the photo's colours",
+                    info="luminance: the style's light and strokes in the photo's hues; histogram: each style image "
+                    "first takes the photo's palette (slower: styles are measured again for each photo)",
+                    elem_id="preserve",
+                )
+                per_level, fine_weights, fine_alpha, blend = mixing_controls(app.available)
                 preset = gr.Radio(
                     list(presets), value=first, label="Levels", info="deepest first; fewer is faster", elem_id="preset"
                 )
@@ -506,7 +906,21 @@ def build_demo(
         last_seconds = gr.State(None)
         api_trigger = gr.Button(visible=False)  # carries the /stylize API endpoint
 
-        ui_inputs = [content, *styles, *weights, alpha, size, levels]
+        was_painted = gr.State(False)
+        ui_inputs = [
+            content,
+            *styles,
+            *weights,
+            alpha,
+            size,
+            levels,
+            *masks,
+            preserve,
+            per_level,
+            *fine_weights,
+            fine_alpha,
+            blend,
+        ]
         ui_outputs = [result, downloads, status, last_seconds]
         heavy = {"concurrency_id": "stylize", "concurrency_limit": concurrency, "preprocess": False}
 
@@ -525,10 +939,29 @@ def build_demo(
         # instant, client-side: shares as percentages, preset -> levels
         gr.on([*(s.change for s in styles), *(w.change for w in weights)], None, [*styles, *weights], shares, js=SHARES_JS)
         preset.change(None, preset, levels, js=f"(p) => [({json.dumps(presets)})[p] ?? []]")  # one output: wrap the list
+        # the painter shows the photo; its strokes become the masks (a quick event of its own, beside the queue)
+        content.change(lambda c: c, content, painter, api_visibility="private", queue=False)
+        painter.change(
+            app.paint,
+            [painter, was_painted],
+            [*masks, was_painted],
+            api_visibility="private",
+            concurrency_id="paint",
+            trigger_mode="always_last",
+            show_progress="hidden",
+        )
 
         run.click(app.ui_stylize, ui_inputs, ui_outputs, api_visibility="undocumented", api_name="stylize_ui", **heavy)
         gr.on(
-            [*(w.release for w in weights), alpha.release, size.release],
+            [
+                *(w.release for w in [*weights, *fine_weights]),
+                alpha.release,
+                fine_alpha.release,
+                size.release,
+                preserve.input,
+                per_level.input,
+                blend.input,
+            ],
             app.live_stylize,
             [*ui_inputs, last_seconds],
             ui_outputs,
@@ -546,6 +979,17 @@ def build_demo(
             "weights, with strength alpha (0..1) at an output long side in pixels; returns the stylized PNG.",
             **heavy,
         )
+        api_trigger.click(
+            app.api_stylize_advanced,
+            ui_inputs,
+            result,
+            api_name="stylize_advanced",
+            api_description="/stylize plus: the levels to run; a mask image per style (None for none; region i takes "
+            "style i, styles without one share the rest); preserve_color off|luminance|histogram; per_level (then the "
+            "weights and alpha apply to relu5_1, relu4_1 and fine_weight_1..4, fine_alpha to the finer levels); blend "
+            "linear|wasserstein. Returns the stylized PNG.",
+            **heavy,
+        )
 
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     if Path(os.path.realpath(demo.GRADIO_CACHE)) != app.cache_dir:  # uploads would be refused: fail now, not per request
@@ -560,4 +1004,4 @@ if __name__ == "__main__":
         demo = build_demo()
     except wct.WCTError as exc:  # no decoders, damaged weights, a bad WCT_APP_* value: one line, not a trace
         raise SystemExit(f"wct app: {exc}") from None
-    demo.launch(**LAUNCH_KWARGS)
+    demo.launch(**launch_kwargs())

@@ -73,7 +73,7 @@ def server(model, tmp_path_factory):
     demo = wct_app.build_demo(model)
     try:
         _, url, _ = demo.launch(
-            server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **wct_app.LAUNCH_KWARGS
+            server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **wct_app.launch_kwargs()
         )
         yield demo, url
     finally:
@@ -187,7 +187,7 @@ def test_queue_and_limits(server):
     assert demo._queue.max_size == wct_app.QUEUE_SIZE == 16
     assert demo._queue.default_concurrency_limit == wct_app.CONCURRENCY == 1  # WCT_APP_CONCURRENCY unset
     assert demo.wct.time_limit == wct_app.TIME_LIMIT == 120  # WCT_APP_TIMEOUT unset
-    assert wct_app.LAUNCH_KWARGS["max_file_size"] == 25 * 1024 * 1024
+    assert wct_app.launch_kwargs()["max_file_size"] == 25 * 1024 * 1024
     assert demo.delete_cache == (600, 3600)  # uploads and results live at most 70 minutes
     assert demo.wct.max_size == (2048 if demo.wct.model.device.type == "cuda" else 1024)
 

@@ -75,7 +75,7 @@ def rss_mb() -> float:
 
 def launch(demo) -> str:
     _, url, _ = demo.launch(
-        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **wct_app.LAUNCH_KWARGS
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **wct_app.launch_kwargs()
     )
     return url
 
