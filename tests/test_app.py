@@ -55,6 +55,7 @@ SIZE = 96  # output long side for the API tests
 TIMEOUT = 120  # seconds any single request may take on a busy CPU
 PATH_REFUSED = "content: only images uploaded to this app are accepted, not server file paths"
 META = {"_type": "gradio.FileData"}  # the tag Gradio's FileData payloads carry
+NO_MASKS = (None, None, None, None)
 
 
 def free_port() -> int:
@@ -158,6 +159,62 @@ def huge_png(path: Path, width: int = 10_000, height: int = 6_000) -> Path:
     return path
 
 
+def tinted(h: int, w: int, seed: int, rgb: tuple[float, float, float]) -> np.ndarray:
+    """A textured image whose colours lean strongly towards ``rgb`` (floats in [0, 1])."""
+    base = smooth_image(h, w, seed).astype(np.float64) / 255
+    return (255 * (0.25 * base + 0.75 * np.asarray(rgb))).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def regions(tmp_path_factory, images) -> dict[str, Path]:
+    """A red and a blue style image, and masks over the content (72x88): its left and right halves, the left half at
+    twice the size, one of the wrong aspect (square) and an empty one."""
+    d = tmp_path_factory.mktemp("regions")
+    out = {"red": d / "red.png", "blue": d / "blue.png"}
+    Image.fromarray(tinted(64, 80, 6, (0.9, 0.15, 0.1))).save(out["red"])
+    Image.fromarray(tinted(64, 80, 7, (0.1, 0.2, 0.9))).save(out["blue"])
+    left = np.zeros((72, 88), np.uint8)
+    left[:, :44] = 255
+    for name, mask in {
+        "left": left,
+        "right": 255 - left,
+        "left_big": np.kron(left, np.ones((2, 2), np.uint8)),
+        "square": np.full((80, 80), 255, np.uint8),
+        "empty": np.zeros((72, 88), np.uint8),
+    }.items():
+        out[name] = d / f"{name}.png"
+        Image.fromarray(mask).save(out[name])
+    return out
+
+
+def advanced(client, content, styles, *, levels, weights=(1, 1, 1, 1), alpha=0.6, size=SIZE, masks=(),
+             preserve="off", per_level=False, fine_weights=(1, 1, 1, 1), fine_alpha=0.6, blend="linear") -> np.ndarray:  # fmt: skip
+    """Call /stylize_advanced as documented: /stylize's values, levels, masks 1..4, preserve_color, per_level, fine
+    weights 1..4, fine alpha, blend."""
+    slots = [file_arg(s) for s in styles] + [None] * (4 - len(styles))
+    mask_slots = [file_arg(m) for m in masks] + [None] * (4 - len(masks))
+    job = client.submit(file_arg(content), *slots, *weights, alpha, size, levels, *mask_slots, preserve, per_level,
+                        *fine_weights, fine_alpha, blend, api_name="/stylize_advanced")  # fmt: skip
+    path = job.result(timeout=TIMEOUT)
+    assert Path(path).suffix == ".png"
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+
+
+def as_array(image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def chroma(rgb: np.ndarray) -> np.ndarray:
+    """Cb and Cr (BT.601, as in JPEG) of an HxWx3 array in 0..255: HxWx2."""
+    m = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    return rgb.astype(np.float64) @ m.T
+
+
+def distance_to(rgb: np.ndarray, colour: np.ndarray) -> float:
+    """Mean distance of the pixels of ``rgb`` (HxWx3) to one colour."""
+    return float(np.linalg.norm(rgb.astype(np.float64) - colour, axis=-1).mean())
+
+
 # ----- helpers that need no server ---------------------------------------------------------------
 def test_presets_offer_only_levels_with_decoders():
     assert wct_app.level_presets(("relu1_1",)) == {"standard (relu1_1)": ["relu1_1"]}
@@ -190,6 +247,39 @@ def test_queue_and_limits(server):
     assert wct_app.launch_kwargs()["max_file_size"] == 25 * 1024 * 1024
     assert demo.delete_cache == (600, 3600)  # uploads and results live at most 70 minutes
     assert demo.wct.max_size == (2048 if demo.wct.model.device.type == "cuda" else 1024)
+
+
+def test_painted_strokes_become_one_mask_per_brush_colour():
+    """Each painted pixel goes to the style of the nearest brush colour; transparent pixels are not painted; a later
+    layer paints over an earlier one; a colour nobody used gives no mask."""
+    (_, red), (_, green), (_, blue), (_, yellow) = wct_app.PAINT
+    first = np.zeros((40, 60, 4), np.uint8)
+    first[:, :20] = (*red, 255)  # style 1: the left third
+    first[:, 40:] = (*green, 128)  # style 2: the right third, half transparent (still painted)
+    first[:, 20:40, :3] = blue  # colour without alpha: not painted
+    second = np.zeros_like(first)
+    second[:10, :10] = (*yellow, 255)  # style 4, over style 1's top-left corner
+    masks = wct_app.painted_masks([first, second])
+    assert masks[2] is None
+    m1, m2, m4 = (np.asarray(masks[i]) > 0 for i in (0, 1, 3))
+    assert m1.shape == (40, 60) and m1.sum() == 40 * 20 - 100 and not m1[:10, :10].any()
+    assert m2.sum() == 40 * 20 and m2[:, 40:].all()
+    assert m4.sum() == 100 and m4[:10, :10].all()
+    assert wct_app.painted_masks([]) == [None] * 4
+
+
+def test_painting_sets_the_masks_and_removing_it_clears_them():
+    paint = wct_app.App.paint  # uses no model
+    blank = {"background": None, "layers": [np.zeros((8, 8, 4), np.uint8)], "composite": None}
+    stroke = np.zeros((8, 8, 4), np.uint8)
+    stroke[:, :4] = (*wct_app.PAINT[1][1], 255)
+    skip = gr.skip()
+    assert paint(None, blank, False) == [skip] * 4 + [False]  # nothing painted yet: uploaded masks stay
+    *masks, painted = paint(None, {**blank, "layers": [stroke]}, False)
+    assert painted and masks[0] is None and masks[2] is None and masks[3] is None
+    assert np.asarray(masks[1]).shape == (8, 8) and (np.asarray(masks[1])[:, :4] == 255).all()
+    assert paint(None, blank, True) == [None] * 4 + [False]  # the paint was erased: its masks go too
+    assert paint(None, None, False) == [skip] * 4 + [False]
 
 
 # ----- through gradio_client ---------------------------------------------------------------------
@@ -332,6 +422,12 @@ def test_ui_run_offers_the_png_and_a_loadable_style_file(client, images, model, 
         0.6,
         SIZE,
         levels,
+        *NO_MASKS,
+        "off",
+        False,
+        *(1, 1, 1, 1),
+        0.6,
+        "linear",
         api_name="/stylize_ui",
     )
     image, files, status = job.result(timeout=TIMEOUT)[:3]
@@ -367,6 +463,19 @@ def test_ui_run_offers_the_png_and_a_loadable_style_file(client, images, model, 
     assert np.abs(cli - np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)).max() <= 2  # same style, same result
 
 
+def test_ui_status_describes_regions_colours_and_levels(client, images, regions, model):
+    """A run with masks says which styles went where, and offers only the PNG (there is no single blended style)."""
+    levels = list(model.available_levels())
+    job = client.submit(handle_file(str(images["content"])), handle_file(str(regions["red"])),
+                        handle_file(str(regions["blue"])), handle_file(str(images["style0"])), None, 1, 1, 3, 1, 0.6, SIZE,
+                        levels, None, handle_file(str(regions["right"])), None, None, "luminance", True, 1, 1, 1, 1, 0.8,
+                        "linear", api_name="/stylize_ui")  # fmt: skip
+    _, files, status = job.result(timeout=TIMEOUT)[:3]
+    assert [Path(f).suffix for f in files] == [".png"]
+    assert "regions: style 2 · rest: style 1 25 % · style 3 75 % · shallow levels: α 0.80, style 1 50 % · style 3 50 %" in status
+    assert status.endswith("colours kept: luminance"), status
+
+
 def test_uploads_over_the_size_cap_are_refused(server, client, images):
     import httpx
 
@@ -376,6 +485,117 @@ def test_uploads_over_the_size_cap_are_refused(server, client, images):
     )
     assert big.status_code == 413 and "maximum allowed size" in big.text
     assert stylize(client, images["content"], [images["style0"]]).shape == (72, 88, 3)  # still serving
+
+
+def test_masks_give_each_region_its_own_style(client, server, images, regions, model):
+    """Two styles, mask 1 over the left half and mask 2 over the right: the left half takes the red style's colours,
+    the right half the blue one's; the result is the Python API's with the same masks."""
+    levels = server[0].wct.available
+    styles, masks = [regions["red"], regions["blue"]], [regions["left"], regions["right"]]
+    out = advanced(client, images["content"], styles, levels=levels, alpha=1.0, masks=masks)
+    red, blue = (np.asarray(Image.open(regions[c]).convert("RGB"), np.float64).reshape(-1, 3).mean(0) for c in ("red", "blue"))
+    left, right = out[:, :36], out[:, 52:]  # away from the seam
+    assert distance_to(left, red) < distance_to(left, blue) and distance_to(left, red) < distance_to(right, red)
+    assert distance_to(right, blue) < distance_to(right, red) and distance_to(right, blue) < distance_to(left, blue)
+    ref = model.stylize(images["content"], styles, masks=masks, alpha=1.0, levels=levels, max_size=SIZE)
+    assert np.abs(out - as_array(ref)).max() <= 2  # the app is a thin layer over wct
+
+
+def test_styles_without_a_mask_share_the_rest(client, server, images, regions):
+    """A mask for style 2 only: style 1 takes the rest (the same picture as masking both halves). With every style
+    masked, the unmasked part keeps the photo."""
+    levels = server[0].wct.available
+    styles = [regions["red"], regions["blue"]]
+    both = advanced(client, images["content"], styles, levels=levels, alpha=1.0, masks=[regions["left"], regions["right"]])
+    one = advanced(client, images["content"], styles, levels=levels, alpha=1.0, masks=[None, regions["right"]])
+    assert np.abs(one - both).max() <= 2
+    photo = as_array(Image.open(images["content"]))
+    left_only = advanced(client, images["content"], [regions["red"]], levels=levels, alpha=1.0, masks=[regions["left"]])
+    changed = np.abs(left_only - photo).mean(-1)
+    assert changed[:, 52:].mean() < changed[:, :36].mean() / 2  # the right half stays (nearly) the photo
+
+
+def test_mask_problems_get_clear_messages(client, server, images, regions):
+    levels = server[0].wct.available
+    red, blue, other = regions["red"], regions["blue"], images["style0"]
+    small = advanced(client, images["content"], [red, blue], levels=levels, masks=[regions["left"], regions["right"]])
+    big = advanced(client, images["content"], [red, blue], levels=levels, masks=[regions["left_big"], regions["right"]])
+    assert np.abs(big - small).mean() < 0.5  # any size with the content's aspect ratio (the seam may shift a little)
+    cases = [  # (styles, options, expected start of the message)
+        ([red], {"masks": [regions["square"]]}, "mask 1 is 80x80 but the content is 88x72: a mask needs the content's aspect"),
+        ([red, blue], {"masks": [None, regions["empty"]]}, "mask 2 is empty (all black); white marks where style 2 goes"),
+        ([red, blue], {"masks": [None, None, regions["left"]]}, "mask 3 has no style image: add style 3, or remove mask 3"),
+        (
+            [red, blue, other],
+            {"masks": [regions["left"]], "preserve": "histogram", "weights": (1, 2, 1, 1)},
+            "with colour preservation 'histogram', styles without a mask share the rest of the picture only equally",
+        ),
+        ([red], {"preserve": "sepia"}, "colour preservation must be one of off, luminance, histogram, got 'sepia'"),
+        ([red, blue], {"blend": "median"}, "the blend must be one of linear, wasserstein, got 'median'"),
+        ([red], {"per_level": True, "fine_alpha": 1.5}, "alpha must be in [0, 1], got 1.5"),
+    ]
+    for styles, options, expected in cases:
+        with pytest.raises(AppError) as info:
+            advanced(client, images["content"], styles, levels=levels, **options)
+        assert str(info.value).startswith(expected), (str(info.value), expected)
+        assert "Traceback" not in str(info.value)
+
+
+def test_preserve_color_keeps_the_photos_colours(client, server, images, regions):
+    """luminance: the output's chroma (Cb, Cr) is the photo's; histogram: the style takes the photo's palette, so the
+    output's mean colour stays near the photo's, unlike a plain run after a red painting."""
+    levels = server[0].wct.available
+    photo = as_array(Image.open(images["content"]))
+    plain = advanced(client, images["content"], [regions["red"]], levels=levels, alpha=1.0)
+    kept = advanced(client, images["content"], [regions["red"]], levels=levels, alpha=1.0, preserve="luminance")
+    assert kept.shape == plain.shape == photo.shape
+    kept_error, plain_error = (np.abs(chroma(x) - chroma(photo)).mean() for x in (kept, plain))
+    assert kept_error < 1.5 and plain_error > 10 * kept_error, (kept_error, plain_error)
+    recoloured = advanced(client, images["content"], [regions["red"]], levels=levels, alpha=1.0, preserve="histogram")
+    shift = {name: np.abs(x.mean((0, 1)) - photo.mean((0, 1))).max() for name, x in [("plain", plain), ("hist", recoloured)]}
+    assert shift["hist"] < shift["plain"] / 2, shift
+
+
+def test_per_level_mix_sets_the_coarse_and_the_fine_levels_apart(client, server, images, regions, model):
+    """Per-level on: the Mix sliders and alpha set relu5_1 and relu4_1, the fine mix and strength the other levels,
+    as wct.stylize(weights={level: ...}, alpha={level: ...}) does; off, the fine controls change nothing."""
+    levels = server[0].wct.available
+    styles = [regions["red"], regions["blue"]]
+    plain = advanced(client, images["content"], styles, levels=levels)
+    off = advanced(client, images["content"], styles, levels=levels, fine_weights=(0, 1, 1, 1), fine_alpha=1.0)
+    assert np.abs(off - plain).max() <= 2
+    mixed = advanced(client, images["content"], styles, levels=levels, weights=(1, 0, 1, 1), per_level=True,
+                     fine_weights=(0, 1, 1, 1), fine_alpha=0.9)  # fmt: skip
+    assert np.abs(mixed - plain).mean() > 2
+    weights = {"relu5_1": [1, 0], "relu4_1": [1, 0], "default": [0, 1]}
+    alpha = {"relu5_1": 0.6, "relu4_1": 0.6, "default": 0.9}
+    ref = model.stylize(images["content"], styles, weights=weights, alpha=alpha, levels=levels, max_size=SIZE)
+    assert np.abs(mixed - as_array(ref)).max() <= 2
+
+
+def test_request_bodies_over_the_limit_are_refused_before_parsing(server, client, images):
+    """Any request body over MAX_BODY_BYTES (a data: URL of a full 25 MB image, plus 1 MiB) gets HTTP 413 with a
+    message, whether it declares its length or is sent in chunks without one; a body just under it reaches Gradio."""
+    import httpx
+
+    _, url = server
+    limit = wct_app.MAX_BODY_BYTES
+    assert limit == wct_app.MAX_UPLOAD_BYTES * 4 // 3 + 2**20
+    over, json_type = b" " * (limit + 1), {"content-type": "application/json"}
+    message = "the request body is over the limit of 34 MB (images: 25 MB)"
+    for path in ("gradio_api/call/stylize", "gradio_api/queue/join", "gradio_api/upload"):
+        r = httpx.post(f"{url}{path}", content=over, headers=json_type, timeout=TIMEOUT)
+        assert r.status_code == 413 and r.json() == {"detail": message}, (path, r.status_code, r.text[:200])
+
+    def chunks():  # no Content-Length: httpx sends it chunked, and the limit counts the bytes as they arrive
+        for i in range(0, len(over), 2**20):
+            yield over[i : i + 2**20]
+
+    r = httpx.post(f"{url}gradio_api/call/stylize", content=chunks(), headers=json_type, timeout=TIMEOUT)
+    assert r.status_code == 413 and r.json() == {"detail": message}
+    r = httpx.post(f"{url}gradio_api/call/stylize", content=over[:-2], headers=json_type, timeout=TIMEOUT)
+    assert r.status_code == 422  # under the limit: Gradio parses it (and finds no JSON)
+    assert stylize(client, images["content"], [images["style0"]]).shape == (72, 88, 3)  # normal requests still work
 
 
 # ----- in a browser ------------------------------------------------------------------------------
