@@ -4,6 +4,7 @@ from .api import DEFAULT_SIZE, DEFAULT_STYLE_SIZE, Model, blend, compute_style, 
 from .encoder import LEVELS
 from .errors import ImageError, InputError, OutputError, StyleFileError, WCTError, WeightsError
 from .style import Style
+from .video import stylize_video
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,7 @@ __all__ = [
     "load",
     "stylize",
     "stylize_batch",
+    "stylize_video",
     "blend",
     "reconstruct",
     "compute_style",

@@ -1,0 +1,221 @@
+"""Video: frame count, size, timestamps and audio survive; coherent mode flickers less than plain; runs resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av", reason="video needs the 'video' extra")
+pytest.importorskip("cv2", reason="video needs the 'video' extra")
+
+import wct  # noqa: E402
+from wct.cli import main  # noqa: E402
+from wct.temporal import flicker  # noqa: E402
+from wct.video import FrameStore, iter_frames, probe  # noqa: E402
+
+from conftest import smooth_image  # noqa: E402
+
+FRAMES, W, H, FPS, RATE, TONE = 12, 64, 48, 24, 22050, 440.0
+
+
+def make_clip(path: Path, *, audio_codec: str | None = "aac", frames: int = FRAMES) -> Path:
+    """A camera pan over a smooth colourful scene (2 px per frame), with a 440 Hz tone as its audio."""
+    canvas = smooth_image(H + 16, W + 2 * frames, seed=7)
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=FPS)
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        a = c.add_stream(audio_codec, rate=RATE) if audio_codec else None
+        for i in range(frames):
+            img = np.ascontiguousarray(canvas[8 : 8 + H, 2 * i : 2 * i + W])
+            c.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        c.mux(v.encode(None))
+        if a is not None:
+            t = np.arange(RATE * frames // FPS) / RATE
+            wave = (0.3 * np.sin(2 * np.pi * TONE * t) * 32767).astype(np.int16)
+            for s in range(0, len(wave), 1024):
+                f = av.AudioFrame.from_ndarray(wave[None, s : s + 1024], format="s16", layout="mono")
+                f.sample_rate, f.pts = RATE, s
+                c.mux(a.encode(f))
+            c.mux(a.encode(None))
+    return path
+
+
+def audio_of(path: Path) -> tuple[str, np.ndarray, int]:
+    """(codec name, mono samples as float, sample rate) of a file's first audio stream."""
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[0]
+        chunks = [f.to_ndarray().astype(np.float64).reshape(f.to_ndarray().shape[0], -1).mean(0) for f in c.decode(stream)]
+        return stream.codec_context.name, np.concatenate(chunks), stream.codec_context.sample_rate
+
+
+def dominant_frequency(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "pan.mp4")
+
+
+@pytest.fixture(scope="module")
+def style() -> np.ndarray:
+    return smooth_image(64, 64, seed=2)
+
+
+@pytest.fixture(scope="module")
+def rendered(clip, style, model, tmp_path_factory) -> dict[str, Path]:
+    """The clip stylized plainly and coherently with the shipped model."""
+    folder = tmp_path_factory.mktemp("rendered")
+    return {mode: wct.stylize_video(clip, style, folder / f"{mode}.mp4", model=model, coherent=mode == "coherent")
+            for mode in ("plain", "coherent")}  # fmt: skip
+
+
+def test_frame_count_size_rate_and_audio_are_preserved(clip, rendered):
+    src = probe(clip)
+    for out in rendered.values():
+        info = probe(out)
+        assert (info.width, info.height, info.frames, info.rate) == (W, H, FRAMES, src.rate)
+        assert len(list(iter_frames(out))) == FRAMES
+        codec, samples, rate = audio_of(out)
+        _, original, _ = audio_of(clip)
+        assert codec == "aac" and rate == RATE
+        assert abs(len(samples) - len(original)) <= 1024  # the same duration, to a codec frame
+        assert dominant_frequency(samples, rate) == pytest.approx(TONE, abs=5)
+        assert not any(p.name.endswith(".wct-frames") for p in out.parent.iterdir())  # the work folder is cleaned up
+
+
+def test_output_is_stylized_not_a_copy(clip, rendered):
+    ins = np.stack(list(iter_frames(clip))).astype(float)
+    outs = np.stack(list(iter_frames(rendered["coherent"]))).astype(float)
+    assert np.abs(outs - ins).mean() > 10
+
+
+def test_coherent_mode_flickers_less_than_plain(clip, rendered):
+    ins = list(iter_frames(clip))
+    plain = flicker(list(iter_frames(rendered["plain"])), ins)
+    coherent = flicker(list(iter_frames(rendered["coherent"])), ins)
+    assert plain.input == coherent.input > 0
+    assert coherent.output < 0.75 * plain.output, (plain, coherent)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_at(frames: int):
+    """A progress callback that interrupts the run once ``frames`` frames are finished."""
+
+    def progress(done: int, total: int, _: str) -> None:
+        if done >= frames:
+            raise Interrupt
+
+    return progress
+
+
+def test_an_interrupted_run_resumes_without_redoing_finished_frames(clip, style, model, rendered, tmp_path):
+    out = tmp_path / "resumed.mp4"
+    with pytest.raises(Interrupt):
+        wct.stylize_video(clip, style, out, model=model, batch_size=4, progress=stop_at(4))
+    assert not out.exists()
+    store = tmp_path / ".resumed.mp4.wct-frames"
+    finished = sorted(p.name for p in store.glob("*.png"))
+    assert finished == ["0000000.png", "0000001.png", "0000002.png", "0000003.png"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in store.glob("*.png")}
+
+    calls: list[int] = []
+    seen: dict[str, int] = {}
+
+    def watch(done, total, _):
+        calls.append(done)
+        if done == 8:  # mid-run: the first frames are still the ones written before the interruption
+            seen.update({name: (store / name).stat().st_mtime_ns for name in stamps})
+
+    wct.stylize_video(clip, style, out, model=model, batch_size=4, progress=watch)
+    assert calls == [4, 8, 12] and seen == stamps
+    resumed, whole = np.stack(list(iter_frames(out))), np.stack(list(iter_frames(rendered["coherent"])))
+    assert np.array_equal(resumed, whole)  # the same video as a run that was never interrupted
+
+
+def test_changed_settings_start_over(clip, style, random_model, tmp_path):
+    out = tmp_path / "o.mp4"
+    with pytest.raises(Interrupt):
+        wct.stylize_video(clip, style, out, model=random_model, levels=1, progress=stop_at(1))
+    calls: list[int] = []
+    with pytest.warns(UserWarning, match="other settings"):
+        wct.stylize_video(clip, style, out, model=random_model, levels=1, alpha=0.3, progress=lambda d, t, _: calls.append(d))
+    assert calls[0] == 0 and calls[-1] == FRAMES
+
+
+def test_audio_the_container_cannot_hold_is_reencoded(style, random_model, tmp_path):
+    src = make_clip(tmp_path / "in.mov", audio_codec="pcm_s16le", frames=6)
+    out = wct.stylize_video(src, style, tmp_path / "out.mp4", model=random_model, levels=1)
+    codec, samples, rate = audio_of(out)
+    assert codec == "aac" and dominant_frequency(samples, rate) == pytest.approx(TONE, abs=5)
+    assert probe(out).frames == 6
+
+
+def test_a_video_without_audio(style, random_model, tmp_path):
+    src = make_clip(tmp_path / "silent.mp4", audio_codec=None, frames=5)
+    out = wct.stylize_video(src, style, tmp_path / "out.mkv", model=random_model, levels=1, coherent=False)
+    assert probe(out).audio is None and probe(out).frames == 5
+
+
+@pytest.fixture()
+def cli_model(monkeypatch, random_model):
+    """CLI tests check plumbing, not decoder quality: run them on the seeded untrained decoders."""
+    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: random_model)
+
+
+def test_cli_video(cli_model, capsys, clip, tmp_path):
+    style = tmp_path / "style.png"
+    from PIL import Image
+
+    Image.fromarray(smooth_image(64, 64, seed=3)).save(style)
+    out = tmp_path / "out.mp4"
+    code = main(["video", str(clip), "-s", f"{style}:1", "-s", f"{style}:2", "--levels", "1", "--batch-size", "5", "-o", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert "frame" in err  # the progress bar
+    assert probe(out).frames == FRAMES
+
+
+@pytest.mark.parametrize(
+    "make_input,output,match",
+    [
+        (lambda d: d / "missing.mp4", "o.mp4", "no such video file"),
+        (lambda d: (d / "notes.mp4").write_text("hello") and d / "notes.mp4", "o.mp4", "not a readable video"),
+        (None, "o.gif", "cannot tell the video format"),
+        (None, "exists.mp4", "already exists"),
+        (None, "o.mp4 --flow-blend 2", r"flow_blend must be in \[0, 1\]"),
+    ],
+)
+def test_cli_video_errors_are_one_line(cli_model, capsys, clip, tmp_path, make_input, output, match):
+    from PIL import Image
+
+    Image.fromarray(smooth_image(32, 32, seed=3)).save(tmp_path / "s.png")
+    (tmp_path / "exists.mp4").write_bytes(b"precious")
+    src = make_input(tmp_path) if make_input else clip
+    name, *extra = output.split()
+    code = main(["video", str(src), "-s", str(tmp_path / "s.png"), "-o", str(tmp_path / name), *extra])
+    _, err = capsys.readouterr()
+    assert code == 1 and err.startswith("wct: error: ") and err.count("\n") == 1, err
+    assert __import__("re").search(match, err), err
+    assert (tmp_path / "exists.mp4").read_bytes() == b"precious"
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_frame_store_keeps_finished_frames_and_state(tmp_path):
+    import torch
+
+    store = FrameStore(tmp_path / "v.mp4", {"job": 1})
+    assert store.open() == 0
+    frames = [np.full((4, 6, 3), i, np.uint8) for i in range(3)]
+    state = {"relu1_1": (torch.ones(64, 1, dtype=torch.float64), torch.eye(64, dtype=torch.float64))}
+    store.commit(0, frames, state)
+    again = FrameStore(tmp_path / "v.mp4", {"job": 1})
+    assert again.open() == 3
+    assert np.array_equal(again.frame(2), frames[2])
+    assert torch.equal(again.state()["relu1_1"][1], torch.eye(64, dtype=torch.float64))
