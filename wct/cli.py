@@ -189,6 +189,39 @@ def _progress(items, enabled: bool):
     return tqdm(items, desc="stylizing", unit="img", file=sys.stderr)
 
 
+def _cmd_video(args) -> int:
+    from .api import DEFAULT_LEVELS, load, parse_levels
+    from .style import Style
+    from .video import stylize_video
+
+    specs = [parse_style_arg(s) for s in args.style]
+    weights = normalize_weights([w for _, w in specs], len(specs))
+    model = load(device=args.device)
+    levels = parse_levels(args.levels or ",".join(DEFAULT_LEVELS))
+    styles = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
+    style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
+    bar = None
+
+    def progress(done: int, total: int, _: str) -> None:
+        nonlocal bar
+        if bar is None:  # frames finished by an earlier run count as done, not towards the rate (ETA)
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=done, desc="stylizing", unit="frame", file=sys.stderr)
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        out = stylize_video(args.input, style, args.output, model=model, alpha=args.alpha, levels=levels, max_size=args.size,
+                            coherent=not args.plain, flow_blend=args.flow_blend, stats_momentum=args.stats_momentum,
+                            batch_size=args.batch_size, overwrite=args.overwrite, progress=progress)  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    print(out)
+    return 0
+
+
 def _cmd_style(args) -> int:
     from .api import load, parse_levels
     from .style import Style
@@ -310,6 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preview", action="store_true", help="quick look: relu5_1..relu3_1 at 256 px at most")
     common(s)
     s.set_defaults(func=_cmd_stylize)
+
+    v = sub.add_parser("video", help="restyle a video (audio kept) with temporal coherence; resumes if interrupted")
+    v.add_argument("input", help="input video (MP4, MOV, MKV, WebM, ...)")
+    v.add_argument("-s", "--style", action="append", required=True, metavar="STYLE[:WEIGHT]", help="style image or .safetensors; repeat to blend")
+    v.add_argument("-o", "--output", required=True, help="output video: .mp4, .mov, .mkv or .webm")
+    v.add_argument("--alpha", type=float, default=0.6, help="style strength in [0, 1] (default 0.6)")
+    v.add_argument("--levels", default=None, help="comma-separated levels (default: relu4_1..relu1_1)")
+    v.add_argument("--style-size", type=_size_arg, default=512, help="long side the style is measured at (default 512)")
+    v.add_argument("--blend", choices=("linear", "wasserstein"), default="linear", help="how several styles are mixed (default linear)")
+    v.add_argument("--plain", action="store_true", help="plain per-frame WCT, no temporal coherence (flickers)")
+    v.add_argument("--flow-blend", type=float, default=0.7, help="share of the motion-warped previous frame blended in (default 0.7)")
+    v.add_argument("--stats-momentum", type=float, default=0.0, help="time smoothing of content statistics in [0, 1) (default 0: off)")
+    v.add_argument("--batch-size", type=int, default=4, help="frames per network pass (default 4)")
+    common(v)
+    v.set_defaults(func=_cmd_video)
 
     st = sub.add_parser("style", help="precompute (and blend) style statistics into a .safetensors file")
     st.add_argument("images", nargs="+", help="style image(s) or .safetensors file(s)")
