@@ -166,10 +166,7 @@ def _cmd_stylize(args) -> int:
                 raise
             failed.append((src, str(exc)))
     if failed:
-        print(f"wct: {len(failed)} of {len(paths)} image(s) failed:", file=sys.stderr)
-        for src, msg in failed:
-            print(f"  {src}: {msg}", file=sys.stderr)
-        return 1
+        return _report_failures(failed, len(paths))
     if not many:
         print(out)
     return 0
@@ -220,6 +217,75 @@ def _cmd_video(args) -> int:
             bar.close()
     print(out)
     return 0
+
+
+def _cmd_batch(args) -> int:
+    from .api import DEFAULT_LEVELS, load, parse_levels
+    from .image import save_image
+    from .style import Style
+
+    specs = [parse_style_arg(s) for s in args.style]
+    weights = normalize_weights([w for _, w in specs], len(specs))
+    paths = _expand_contents(args.content)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = list(zip(paths, _output_names(paths, out, args.format)))
+    todo = [(src, dst) for src, dst in targets if args.overwrite or not dst.exists()]  # finished earlier: not redone
+    levels = parse_levels(args.levels or ",".join(DEFAULT_LEVELS))
+    model = load(device=args.device)  # measures the style once, here; Ray's workers load their own
+    styles = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
+    style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
+    options = dict(alpha=args.alpha, levels=levels, max_size=args.size)
+    inputs = (*paths, *(p for p, _ in specs))
+    failed: list[tuple[Path, str]] = []
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(targets), initial=len(targets) - len(todo), desc="stylizing", unit="img", file=sys.stderr)
+
+    def save(src: Path, dst: Path, image) -> None:
+        try:
+            save_image(image, dst, overwrite=args.overwrite, inputs=inputs)
+        except WCTError as exc:
+            failed.append((src, str(exc)))
+
+    try:
+        if args.ray:
+            from .distributed import connect, stylize_on_ray
+
+            started = connect(args.ray, num_cpus=args.ray_cpus)
+            try:
+                results = stylize_on_ray([src for src, _ in todo], style, options, workers=args.workers, batch_size=args.batch_size,
+                                         cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker)  # fmt: skip
+                for r in results:
+                    src, dst = todo[r.index]
+                    if r.error:
+                        failed.append((src, r.error))
+                    else:
+                        save(src, dst, r.image)
+                    bar.update(1)
+            finally:
+                if started:
+                    __import__("ray").shutdown()
+        else:
+            for src, dst in todo:
+                try:
+                    save(src, dst, model.stylize(src, style, **options))
+                except WCTError as exc:
+                    failed.append((src, str(exc)))
+                bar.update(1)
+    finally:
+        bar.close()
+    return _report_failures(failed, len(paths))
+
+
+def _report_failures(failed: list[tuple[Path, str]], total: int) -> int:
+    """List the inputs that failed (exit code 1), or return 0."""
+    if not failed:
+        return 0
+    print(f"wct: {len(failed)} of {total} image(s) failed:", file=sys.stderr)
+    for src, msg in sorted(failed):
+        print(f"  {src}: {msg}", file=sys.stderr)
+    return 1
 
 
 def _cmd_style(args) -> int:
@@ -358,6 +424,25 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--batch-size", type=int, default=4, help="frames per network pass (default 4)")
     common(v)
     v.set_defaults(func=_cmd_video)
+
+    b = sub.add_parser("batch", help="restyle folders of images, resumably; on a Ray cluster with --ray")
+    b.add_argument("content", nargs="+", help="content folder(s) or image(s)")
+    b.add_argument("-s", "--style", action="append", required=True, metavar="STYLE[:WEIGHT]", help="style image or .safetensors; repeat to blend")
+    b.add_argument("-o", "--output", required=True, help="output folder (finished outputs are skipped)")
+    b.add_argument("--alpha", type=float, default=0.6, help="style strength in [0, 1] (default 0.6)")
+    b.add_argument("--levels", default=None, help="comma-separated levels (default: relu4_1..relu1_1)")
+    b.add_argument("--style-size", type=_size_arg, default=512, help="long side the style is measured at (default 512)")
+    b.add_argument("--blend", choices=("linear", "wasserstein"), default="linear", help="how several styles are mixed (default linear)")
+    b.add_argument("--format", default="png", help="output file type (default png)")
+    b.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                   help="run on Ray: 'auto' (the running cluster), host:6379, ray://host:10001, or 'local' (start one here)")
+    b.add_argument("--workers", type=int, default=1, help="Ray actors, each loading the model once (default 1)")
+    b.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs reserved per Ray actor (default 1)")
+    b.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor; > 0 runs them on CUDA (default 0)")
+    b.add_argument("--ray-cpus", type=int, default=None, help="with --ray local: CPUs the local Ray may use (default: all)")
+    b.add_argument("--batch-size", type=int, default=8, help="images per Ray batch (default 8)")
+    common(b)
+    b.set_defaults(func=_cmd_batch)
 
     st = sub.add_parser("style", help="precompute (and blend) style statistics into a .safetensors file")
     st.add_argument("images", nargs="+", help="style image(s) or .safetensors file(s)")
