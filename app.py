@@ -250,28 +250,32 @@ def shares_text(slots: list[int], weights: list[float]) -> str:
     return " · ".join(f"style {i} {int(100 * w / total + 0.5)} %" for i, w in zip(slots, weights))
 
 
-def slot_masks(masks: dict[int, str], content_size: tuple[int, int], long_side: int) -> dict[int, torch.Tensor]:
-    """{slot: mask file} -> {slot: (h, w) tensor in [0, 1]} on one grid: the content's aspect, long side at most
-    ``long_side``. Refuses masks of another aspect ratio (any size is fine) and empty (all black) ones."""
+def slot_masks(masks: dict[int, list], content_size: tuple[int, int], long_side: int) -> dict[int, torch.Tensor]:
+    """{slot: [mask file or image, ...]} -> {slot: (h, w) tensor in [0, 1]} on one grid: the content's aspect, long
+    side at most ``long_side``; a slot's masks (an upload, its painted strokes) add up. Refuses masks of another
+    aspect ratio (any size is fine) and empty (all black) ones."""
     cw, ch = content_size
     scale = min(1.0, long_side / max(cw, ch))
     grid = (max(1, round(ch * scale)), max(1, round(cw * scale)))
     out = {}
-    for slot, path in masks.items():
-        try:
-            t = wct.spatial.mask_to_tensor(path, f"mask {slot}").float().cpu()
-        except wct.ImageError as exc:
-            raise wct.ImageError(f"mask {slot}: {exc}") from None
-        mh, mw = t.shape
-        if abs((mw / mh) / (cw / ch) - 1) > wct.spatial.ASPECT_TOLERANCE:
-            raise wct.InputError(
-                f"mask {slot} is {mw}x{mh} but the content is {cw}x{ch}: a mask needs the content's aspect ratio "
-                "(any size); crop or pad it to match"
-            )
-        if float(t.max()) < 0.5 / 255:
-            raise wct.InputError(f"mask {slot} is empty (all black); white marks where style {slot} goes")
-        shrink = grid[0] < mh or grid[1] < mw
-        out[slot] = F.interpolate(t[None, None], size=grid, mode="bilinear", antialias=shrink, align_corners=False)[0, 0]
+    for slot, sources in masks.items():
+        for source in sources:
+            name = f"mask {slot}" if isinstance(source, (str, os.PathLike)) else f"the {PAINT[slot - 1][0]} strokes"
+            try:
+                t = wct.spatial.mask_to_tensor(source, name).float().cpu()
+            except wct.ImageError as exc:
+                raise wct.ImageError(f"{name}: {exc}") from None
+            mh, mw = t.shape
+            if abs((mw / mh) / (cw / ch) - 1) > wct.spatial.ASPECT_TOLERANCE:
+                raise wct.InputError(
+                    f"{name} is {mw}x{mh} but the content is {cw}x{ch}: a mask needs the content's aspect ratio "
+                    "(any size); crop or pad it to match"
+                )
+            if float(t.max()) < 0.5 / 255:
+                raise wct.InputError(f"{name} is empty (all black); white marks where style {slot} goes")
+            shrink = grid[0] < mh or grid[1] < mw
+            t = F.interpolate(t[None, None], size=grid, mode="bilinear", antialias=shrink, align_corners=False)[0, 0]
+            out[slot] = torch.maximum(out[slot], t) if slot in out else t
     return {slot: t.clamp(0, 1) for slot, t in out.items()}
 
 
@@ -330,14 +334,15 @@ class Job:
     fine_weights: list | None = None  # None: the same as weights
     fine_alpha: Any = wct.api.DEFAULT_ALPHA
     blend: Any = "linear"
+    painting: Any = None  # the region painter's value (the form only): {"background", "layers", "composite"}
 
     @classmethod
     def from_values(cls, values) -> Job:
         """From the flat list the form sends: content, styles, weights, alpha, size, levels, masks, preserve,
         per_level, fine weights, fine alpha, blend (SLOTS values for each plural)."""
         v, n = list(values), SLOTS
-        if len(v) != 5 * n + 4:
-            raise wct.InputError(f"expected {5 * n + 4} values, got {len(v)}")
+        if len(v) not in (5 * n + 4, 5 * n + 5):
+            raise wct.InputError(f"expected {5 * n + 4} values (or one more, the painting), got {len(v)}")
         it = iter(v)
 
         def take(k: int) -> list:
@@ -345,8 +350,21 @@ class Job:
 
         content, styles, weights, (alpha, size, levels) = next(it), take(n), take(n), take(3)
         masks, (preserve, per_level), fine_weights, (fine_alpha, blend) = take(n), take(2), take(n), take(2)
+        painting = next(it, None)
         return cls(
-            content, styles, weights, alpha, size, levels, masks, preserve, bool(per_level), fine_weights, fine_alpha, blend
+            content,
+            styles,
+            weights,
+            alpha,
+            size,
+            levels,
+            masks,
+            preserve,
+            bool(per_level),
+            fine_weights,
+            fine_alpha,
+            blend,
+            painting,
         )
 
 
@@ -356,7 +374,7 @@ class Plan:
 
     content: str
     used: list[tuple[int, str, Any]]  # (slot, style image file, mix weight), slots with a style image
-    masks: dict[int, str]  # slot -> mask image file
+    masks: dict[int, list]  # slot -> its mask sources: an uploaded file, painted strokes (a PIL image)
     alpha: Any  # a number, or {level: number, "default": number}
     size: int
     levels: list[str]
@@ -466,10 +484,19 @@ class App:
         if not used:
             raise wct.InputError("add at least one style image")
         have = {slot for slot, _, _ in used}
-        masks = {i + 1: self._file(m, f"mask {i + 1}") for i, m in enumerate(job.masks) if m not in (None, "")}
-        for slot in masks:
-            if slot not in have:
-                raise wct.InputError(f"mask {slot} has no style image: add style {slot}, or remove mask {slot}")
+        masks: dict[int, list] = {}
+        for i, m in enumerate(job.masks):
+            if m not in (None, ""):
+                masks[i + 1] = [self._file(m, f"mask {i + 1}")]
+                if i + 1 not in have:
+                    raise wct.InputError(f"mask {i + 1} has no style image: add style {i + 1}, or remove mask {i + 1}")
+        for i, strokes in enumerate(self._painted(job.painting)):
+            if strokes is not None:
+                masks.setdefault(i + 1, []).append(strokes)
+                if i + 1 not in have:
+                    raise wct.InputError(
+                        f"the {PAINT[i][0]} strokes mark style {i + 1}, which has no image: add style {i + 1}, or erase them"
+                    )
         size = _number(job.size, "the output size")
         if not (MIN_SIZE <= size <= self.max_size) or size != int(size):
             raise wct.InputError(
@@ -494,6 +521,21 @@ class App:
         return Plan(
             content_path, used, masks, alpha, int(size), deepest_first(levels), PRESERVE.get(job.preserve), mix, job.blend
         )
+
+    def _painted(self, painting) -> list[Image.Image | None]:
+        """The region painter's strokes as one mask per slot (None: that colour was not used). The form sends the
+        painter's layers as uploaded files, which are opened like any upload."""
+        if not isinstance(painting, dict):
+            return [None] * SLOTS
+        layers = []
+        for layer in painting.get("layers") or []:
+            path = self._file(layer, "the painting")
+            if path is not None:
+                try:
+                    layers.append(np.asarray(wct.image.read_image(path).convert("RGBA")))
+                except wct.ImageError as exc:
+                    raise wct.ImageError(f"the painting: {exc}") from None
+        return painted_masks(layers)
 
     def _styles(self, plan: Plan, check_time) -> dict[int, wct.Style | str]:
         """{slot: style}: cached statistics, or (for preserve_color="histogram", which recolours each style image
@@ -707,22 +749,13 @@ class App:
             return gr.skip()
         return self.ui_stylize(progress, *form)
 
-    def paint(self, editor, was_painted: bool):
-        """The region painter changed: its strokes become masks 1..4 (one per brush colour). Nothing painted leaves the
-        mask slots alone, unless the paint was just removed (then the masks it made go too)."""
-        layers = [layer for layer in (editor or {}).get("layers") or [] if isinstance(layer, np.ndarray)]
-        masks = painted_masks(layers)
-        if not any(m is not None for m in masks):
-            return [None] * SLOTS + [False] if was_painted else [gr.skip()] * SLOTS + [False]
-        return [*masks, True]
-
 
 REGIONS_HELP = (
     "Give parts of the photo their own style. **Paint** over the photo: "
     + ", ".join(f"{name} marks style {i + 1}" for i, (name, _) in enumerate(PAINT))
-    + "; the strokes become the masks below (painting replaces them). Or **upload** a mask per style: white is that "
-    "style's region, any size with the photo's aspect ratio. Styles without a mask share the rest of the picture by "
-    "their mix; where no style is left, the photo shows through."
+    + ". Or **upload** a mask per style below: white is that style's region, any size with the photo's aspect ratio "
+    "(a style's strokes and its mask add up). Styles without a mask share the rest of the picture by their mix; if "
+    "every style has one, unmarked parts keep the photo."
 )
 
 
@@ -906,7 +939,6 @@ def build_demo(
         last_seconds = gr.State(None)
         api_trigger = gr.Button(visible=False)  # carries the /stylize API endpoint
 
-        was_painted = gr.State(False)
         ui_inputs = [
             content,
             *styles,
@@ -920,6 +952,7 @@ def build_demo(
             *fine_weights,
             fine_alpha,
             blend,
+            painter,
         ]
         ui_outputs = [result, downloads, status, last_seconds]
         heavy = {"concurrency_id": "stylize", "concurrency_limit": concurrency, "preprocess": False}
@@ -939,17 +972,8 @@ def build_demo(
         # instant, client-side: shares as percentages, preset -> levels
         gr.on([*(s.change for s in styles), *(w.change for w in weights)], None, [*styles, *weights], shares, js=SHARES_JS)
         preset.change(None, preset, levels, js=f"(p) => [({json.dumps(presets)})[p] ?? []]")  # one output: wrap the list
-        # the painter shows the photo; its strokes become the masks (a quick event of its own, beside the queue)
+        # the painter shows the photo to paint on (its strokes are read when a stylization runs)
         content.change(lambda c: c, content, painter, api_visibility="private", queue=False)
-        painter.change(
-            app.paint,
-            [painter, was_painted],
-            [*masks, was_painted],
-            api_visibility="private",
-            concurrency_id="paint",
-            trigger_mode="always_last",
-            show_progress="hidden",
-        )
 
         run.click(app.ui_stylize, ui_inputs, ui_outputs, api_visibility="undocumented", api_name="stylize_ui", **heavy)
         gr.on(
@@ -981,7 +1005,7 @@ def build_demo(
         )
         api_trigger.click(
             app.api_stylize_advanced,
-            ui_inputs,
+            ui_inputs[:-1],  # the form without the painter: API clients send masks
             result,
             api_name="stylize_advanced",
             api_description="/stylize plus: the levels to run; a mask image per style (None for none; region i takes "

@@ -268,20 +268,6 @@ def test_painted_strokes_become_one_mask_per_brush_colour():
     assert wct_app.painted_masks([]) == [None] * 4
 
 
-def test_painting_sets_the_masks_and_removing_it_clears_them():
-    paint = wct_app.App.paint  # uses no model
-    blank = {"background": None, "layers": [np.zeros((8, 8, 4), np.uint8)], "composite": None}
-    stroke = np.zeros((8, 8, 4), np.uint8)
-    stroke[:, :4] = (*wct_app.PAINT[1][1], 255)
-    skip = gr.skip()
-    assert paint(None, blank, False) == [skip] * 4 + [False]  # nothing painted yet: uploaded masks stay
-    *masks, painted = paint(None, {**blank, "layers": [stroke]}, False)
-    assert painted and masks[0] is None and masks[2] is None and masks[3] is None
-    assert np.asarray(masks[1]).shape == (8, 8) and (np.asarray(masks[1])[:, :4] == 255).all()
-    assert paint(None, blank, True) == [None] * 4 + [False]  # the paint was erased: its masks go too
-    assert paint(None, None, False) == [skip] * 4 + [False]
-
-
 # ----- through gradio_client ---------------------------------------------------------------------
 def test_one_style_matches_the_python_api(client, server, images, model):
     out = stylize(client, images["content"], [images["style0"]])
@@ -428,6 +414,7 @@ def test_ui_run_offers_the_png_and_a_loadable_style_file(client, images, model, 
         *(1, 1, 1, 1),
         0.6,
         "linear",
+        None,  # the region painter (unused)
         api_name="/stylize_ui",
     )
     image, files, status = job.result(timeout=TIMEOUT)[:3]
@@ -469,7 +456,7 @@ def test_ui_status_describes_regions_colours_and_levels(client, images, regions,
     job = client.submit(handle_file(str(images["content"])), handle_file(str(regions["red"])),
                         handle_file(str(regions["blue"])), handle_file(str(images["style0"])), None, 1, 1, 3, 1, 0.6, SIZE,
                         levels, None, handle_file(str(regions["right"])), None, None, "luminance", True, 1, 1, 1, 1, 0.8,
-                        "linear", api_name="/stylize_ui")  # fmt: skip
+                        "linear", None, api_name="/stylize_ui")  # fmt: skip
     _, files, status = job.result(timeout=TIMEOUT)[:3]
     assert [Path(f).suffix for f in files] == [".png"]
     assert "regions: style 2 · rest: style 1 25 % · style 3 75 % · shallow levels: α 0.80, style 1 50 % · style 3 50 %" in status
@@ -696,3 +683,52 @@ def test_browser_level_presets(random_model):
                 browser.close()
     finally:
         demo.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (run tests/setup_browser.sh)")
+def test_browser_paint_a_region_keep_the_colours_and_mix_per_level(server):
+    """Red strokes painted over the photo give style 1 that region and style 2 the rest; the colour and per-level
+    controls are there and reach the engine."""
+    sync_api = playwright_api()
+    _, url = server
+    assets = wct_app.ASSETS
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(TIMEOUT * 1000)
+            page.goto(url)
+            page.locator("#run").wait_for()
+            page.locator("#content input[type=file]").set_input_files(str(assets / "content.jpg"))
+            page.locator("#style-1 input[type=file]").set_input_files(str(assets / "style.jpg"))
+            page.locator("#style-2 input[type=file]").set_input_files(str(assets / "style_harvest.jpg"))
+            for sel in ("#content img", "#style-1 img", "#style-2 img"):
+                page.locator(sel).first.wait_for()
+            size = page.locator("#size input[type=number]")
+            size.fill("128")
+            size.press("Tab")
+            page.locator("#regions").get_by_text("Regions").first.click()
+            canvas = page.locator("#painter canvas").last
+            canvas.wait_for()
+            page.locator("#painter button[aria-label='Brush']").click()  # its first colour is red: style 1
+            time.sleep(0.5)
+            box = canvas.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+            page.mouse.down()
+            for k in range(1, 11):
+                page.mouse.move(box["x"] + box["width"] * (0.3 + 0.02 * k), box["y"] + box["height"] * (0.3 + 0.04 * k), steps=3)
+            page.mouse.up()
+            page.locator("#preserve").get_by_test_id("luminance-radio-label").click()
+            page.locator("#mixing").get_by_text("Per-level mix").first.click()
+            page.locator("#per-level input[type=checkbox]").check()
+            fine = page.locator("#fine-alpha input[type=number]")
+            fine.fill("0.9")
+            fine.press("Tab")
+            page.locator("#run").click()
+            page.locator("#status").get_by_text("Done in").wait_for()
+            status = page.locator("#status").inner_text()
+            assert "regions: style 1 · rest: style 2 100 %" in status, status
+            assert "shallow levels: α 0.90" in status and "colours kept: luminance" in status, status
+            assert "Traceback" not in page.content()
+        finally:
+            browser.close()
