@@ -463,6 +463,32 @@ def test_ui_status_describes_regions_colours_and_levels(client, images, regions,
     assert status.endswith("colours kept: luminance"), status
 
 
+def test_painted_strokes_mark_regions_like_masks(client, server, images, regions, tmp_path):
+    """The form sends the painter's layers with the run: red strokes over the left half give style 1 that half and
+    style 2 the rest, as masks do; strokes in the colour of an empty slot get a clear message."""
+    levels = server[0].wct.available
+    layer = np.zeros((72, 88, 4), np.uint8)
+    layer[:, :44] = (*wct_app.PAINT[0][1], 255)
+    Image.fromarray(layer).save(tmp_path / "red.png")
+    layer[:, :44] = (*wct_app.PAINT[1][1], 255)
+    Image.fromarray(layer).save(tmp_path / "green.png")
+
+    def ui(styles, strokes):
+        painting = {"background": None, "layers": [handle_file(str(strokes))], "composite": None}
+        slots = [handle_file(str(s)) for s in styles] + [None] * (4 - len(styles))
+        job = client.submit(handle_file(str(images["content"])), *slots, 1, 1, 1, 1, 1.0, SIZE, levels, *NO_MASKS, "off",
+                            False, 1, 1, 1, 1, 0.6, "linear", painting, api_name="/stylize_ui")  # fmt: skip
+        return job.result(timeout=TIMEOUT)
+
+    image, _, status = ui([regions["red"], regions["blue"]], tmp_path / "red.png")[:3]
+    assert "regions: style 1 · rest: style 2 100 %" in status
+    masked = advanced(client, images["content"], [regions["red"], regions["blue"]], levels=levels, alpha=1.0,
+                      masks=[regions["left"], regions["right"]])  # fmt: skip
+    assert np.abs(as_array(Image.open(image)) - masked).max() <= 2
+    with pytest.raises(AppError, match="the green strokes mark style 2, which has no image: add style 2, or erase them"):
+        ui([regions["red"]], tmp_path / "green.png")
+
+
 def test_uploads_over_the_size_cap_are_refused(server, client, images):
     import httpx
 
