@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import smooth_image
 from PIL import Image
 
 from wct.cli import main
-
-from conftest import smooth_image  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,12 +10,12 @@ import pytest
 av = pytest.importorskip("av", reason="video needs the 'video' extra")
 pytest.importorskip("cv2", reason="video needs the 'video' extra")
 
-import wct  # noqa: E402
-from wct.cli import main  # noqa: E402
-from wct.temporal import flicker  # noqa: E402
-from wct.video import FrameStore, iter_frames, probe  # noqa: E402
+from conftest import smooth_image
 
-from conftest import smooth_image  # noqa: E402
+import wct
+from wct.cli import main
+from wct.temporal import flicker
+from wct.video import FrameStore, iter_frames, probe
 
 FRAMES, W, H, FPS, RATE, TONE = 12, 64, 48, 24, 22050, 440.0
 

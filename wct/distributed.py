@@ -26,7 +26,7 @@ def require_ray():
     """The ray module (with Ray Data), or an InputError that says how to install it."""
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         raise InputError("--ray needs Ray with Ray Data; fix: pip install 'wct[ray]' (on the driver and every node)") from None
     return ray

@@ -25,7 +25,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .api import DEFAULT_ALPHA, DEFAULT_LEVELS, DEFAULT_SIZE, DEFAULT_STYLE_SIZE, Model, _default, parse_alphas, parse_levels, parse_size
+from .api import (
+    DEFAULT_ALPHA,
+    DEFAULT_LEVELS,
+    DEFAULT_SIZE,
+    DEFAULT_STYLE_SIZE,
+    Model,
+    _default,
+    parse_alphas,
+    parse_levels,
+    parse_size,
+)
 from .errors import InputError, OutputError
 from .image import pad_to_multiple, resize_to, working_size
 from .temporal import blend_warped, consistency_mask, optical_flow, smoothed_statistics, warp, wct_with_statistics
