@@ -60,7 +60,7 @@ def test_a_folder_run_lists_the_corrupt_file_and_writes_the_rest(single):
 
 
 def test_the_failure_list_names_the_corrupt_file(capsys, folder, single, tmp_path):
-    code, err = batch(capsys, folder, tmp_path / "again", "--ray-cpus", "1")  # --ray-cpus is ignored without --ray
+    code, err = batch(capsys, folder, tmp_path / "again")
     assert code == 1 and "1 of 25 image(s) failed" in err and "broken.jpg" in err and "corrupt" in err
     assert "Traceback" not in err
 

@@ -9,6 +9,7 @@ so the result is the same file as the single-process run's, and an interrupted j
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,9 @@ def stylize_on_ray(
         return
     device = "cuda" if gpus_per_worker > 0 else "cpu"
     threads = max(1, round(cpus_per_worker)) if threads is None else threads
-    ray.data.DataContext.get_current().enable_progress_bars = False  # the caller shows its own
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # the caller shows its own
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # not Ray Data's plan and timing lines between the bar's
     ds = ray.data.from_items([{"index": i, "src": str(s)} for i, s in enumerate(sources)])
     ds = ds.map_batches(
         _Stylizer,
