@@ -303,7 +303,8 @@ def _mux(source: Path, store: FrameStore, count: int, output: Path, info: VideoI
             if copy:
                 aout = out.add_stream_from_template(ain)
             else:
-                aout = out.add_stream(AUDIO_ENCODER[ext], rate=ain.codec_context.sample_rate or 48000)
+                rate = 48000 if AUDIO_ENCODER[ext] == "libopus" else (ain.codec_context.sample_rate or 48000)  # Opus: 48 kHz
+                aout = out.add_stream(AUDIO_ENCODER[ext], rate=rate)
         i = 0
         for packet in inp.demux([s for s in (vin, ain) if s is not None]):
             if packet.stream is vin:
