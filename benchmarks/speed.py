@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 import wct
+from wct.encoder import CAFFE_MEAN_BGR, VGG16_CFG
 from wct.transform import mean_and_covariance, psd_power
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,12 +55,26 @@ def _svd_whiten_color(fc: torch.Tensor, fs: torch.Tensor, alpha: float) -> torch
     return out.float().view_as(fc).to(fc.device)
 
 
+def textbook_encode(model: wct.Model, rgb: torch.Tensor, upto: str) -> torch.Tensor:
+    """A reference port's VGG encoder: the same weights, default (NCHW) memory format, one tap."""
+    x = rgb.flip(1) * 255.0 - torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+    for item in VGG16_CFG:
+        if item == "pool":
+            x = F.max_pool2d(x, 2)
+            continue
+        conv = model.encoder.convs[item[0]]
+        x = F.relu(F.conv2d(x, conv.weight.contiguous(), conv.bias, padding=1))
+        if item[0] == "conv" + upto[4:]:
+            return x
+    raise ValueError(upto)
+
+
 @torch.inference_mode()
 def textbook(model: wct.Model, content: torch.Tensor, styles: list[torch.Tensor], weights: list[float], alpha: float) -> torch.Tensor:
     x = content
     for lv in reversed(wct.LEVELS):
-        fc = model.encoder(x, upto=lv)[lv]
-        outs = [_svd_whiten_color(fc, model.encoder(s, upto=lv)[lv], alpha) for s in styles]  # style re-encoded per level
+        fc = textbook_encode(model, x, lv)
+        outs = [_svd_whiten_color(fc, textbook_encode(model, s, lv), alpha) for s in styles]  # style re-encoded per level
         x = model.decoder(lv)(sum(w * o for w, o in zip(weights, outs))).clamp(0, 1)
     return x
 

@@ -6,6 +6,7 @@ Checkpoints and logs are safetensors + JSON: nothing here is ever pickled.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -225,6 +226,7 @@ def train_decoder(cfg: TrainConfig) -> Path:
     else:
         if cfg.init_from:
             decoder.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()}, strict=True)
+            meta["init_sha256"] = _sha256(Path(cfg.init_from))  # export adds that file's training to the totals
         else:
             decoder.scale.copy_(feature_scale(encoder, train_imgs, cfg.level, cfg))
     meta["config"] = asdict(cfg)
@@ -287,6 +289,26 @@ def train_decoder(cfg: TrainConfig) -> Path:
     return folder
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _prior_training(info: dict[str, str], shipped: dict | None) -> tuple[int, int]:
+    """(images, steps) already in the weights a run started from, when those are ``shipped`` (a manifest entry)."""
+    if not shipped:
+        return 0, 0
+    sha = info.get("init_sha256")
+    if sha is None:  # checkpoints from before init_sha256 was recorded: hash the init file if it is still there
+        try:
+            init = ast.literal_eval(info.get("config", "{}")).get("init_from", "")
+        except (ValueError, SyntaxError):
+            init = ""
+        sha = _sha256(Path(init)) if init and Path(init).is_file() else None
+    if sha != shipped.get("sha256"):
+        return 0, 0
+    return int(shipped.get("images_seen", 0)), int(shipped.get("steps", 0))
+
+
 def export_decoder(folder: Path, level: str, dest: Path, images: str, *, eval_count: int = 32, eval_size: int = 512) -> dict:
     """Write ``folder``/best.safetensors as float16 ``dest``/LEVEL.safetensors and record it in the manifest.
 
@@ -304,6 +326,9 @@ def export_decoder(folder: Path, level: str, dest: Path, images: str, *, eval_co
     _, held = split_images(images)
     p, s = evaluate(Encoder(), decoder, [_load_rgb(x) for x in held[:eval_count]], eval_size, "cpu")
     dest.mkdir(parents=True, exist_ok=True)
+    manifest_path = dest / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"decoders": []}
+    prior_images, prior_steps = _prior_training(info, next((e for e in manifest["decoders"] if e["level"] == level), None))
     out = dest / f"{level}.safetensors"
     _save_weights(decoder, out, {"level": level, "encoder": ENCODER_ID, "format": "wct-decoder-1"}, torch.float16)
     entry = {
@@ -312,14 +337,12 @@ def export_decoder(folder: Path, level: str, dest: Path, images: str, *, eval_co
         "encoder": ENCODER_ID,
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "parameters": sum(p.numel() for p in decoder.parameters()),
-        "images_seen": int(info.get("images_seen", 0)),
-        "steps": int(info.get("step", 0)),
+        "images_seen": prior_images + int(info.get("images_seen", 0)),
+        "steps": prior_steps + int(info.get("step", 0)),
         "heldout_psnr": round(p, 2),
         "heldout_ssim": round(s, 4),
         "heldout_protocol": f"{min(eval_count, len(held))} held-out photos, {eval_size} px long side, 8-bit output",
     }
-    manifest_path = dest / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"decoders": []}
     manifest["decoders"] = sorted([e for e in manifest["decoders"] if e["level"] != level] + [entry], key=lambda e: LEVELS.index(e["level"]))
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return entry

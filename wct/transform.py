@@ -26,6 +26,7 @@ import torch
 __all__ = [
     "RTOL",
     "mean_and_covariance",
+    "centered_statistics",
     "psd_power",
     "whitening_matrix",
     "coloring_matrix",
@@ -45,11 +46,20 @@ RTOL = 1e-5
 
 def mean_and_covariance(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (..., C, 1) and unbiased covariance (..., C, C) of features (..., C, N), both float64."""
+    mean, cov, _ = centered_statistics(f)
+    return mean, cov
+
+
+def centered_statistics(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean and covariance (float64, as ``mean_and_covariance``) plus the centred features (..., C, N) in f's dtype.
+
+    The mean accumulates in float64 without a float64 copy of ``f``; the Gram product runs in f's dtype.
+    """
     n = f.shape[-1]
-    mean = f.double().mean(dim=-1, keepdim=True)
+    mean = f.mean(dim=-1, keepdim=True, dtype=torch.float64)
     centered = f - mean.to(f.dtype)  # (..., C, N) in the features' dtype
     cov = (centered @ centered.transpose(-1, -2)).double() / max(n - 1, 1)
-    return mean, 0.5 * (cov + cov.transpose(-1, -2))
+    return mean, 0.5 * (cov + cov.transpose(-1, -2)), centered
 
 
 def psd_power(cov: torch.Tensor, power: float, rtol: float = RTOL) -> torch.Tensor:
@@ -96,14 +106,22 @@ def wct(
     alpha: float = 1.0,
     rtol: float = RTOL,
 ) -> torch.Tensor:
-    """Whiten content features (..., C, N), color them with the style, mix: alpha * f_cs + (1 - alpha) * f."""
-    mean, cov = mean_and_covariance(f)
-    t = wct_matrix(cov, style_color, rtol).to(f.dtype)  # (..., C, C)
-    mu = style_mean.reshape(*style_mean.shape[:-1], -1, 1).to(f.dtype)
-    out = t @ (f - mean.to(f.dtype)) + mu
-    if alpha == 1.0:
-        return out
-    return torch.lerp(f, out, alpha)
+    """Whiten content features (..., C, N), color them with the style, mix: alpha * f_cs + (1 - alpha) * f.
+
+    Computed as one product on the centred features: ``A @ (f - m) + b`` with the small float64 pieces
+    ``A = alpha * S W + (1 - alpha) I`` and ``b = alpha * mu_s + (1 - alpha) * m`` folded beforehand.
+    """
+    if alpha == 0.0:
+        return f.clone()  # exactly the content, with no work
+    mean, cov, centered = centered_statistics(f)
+    t = wct_matrix(cov, style_color, rtol)  # (..., C, C) float64
+    mu = style_mean.reshape(*style_mean.shape[:-1], -1, 1).double()
+    if alpha != 1.0:
+        eye = torch.eye(t.shape[-1], dtype=t.dtype, device=t.device)
+        t = alpha * t + (1.0 - alpha) * eye
+        mu = alpha * mu + (1.0 - alpha) * mean
+    out = t.to(f.dtype) @ centered
+    return out.add_(mu.to(f.dtype))
 
 
 def blend_linear(
