@@ -133,3 +133,49 @@ def test_cli_handles_the_corpus(tmp_path, corpus, style_path, capsys, monkeypatc
     done = sorted(p.name for p in out.iterdir())
     assert len(done) == len(corpus)  # every good image, in every mode, was written
     assert not [p for p in out.iterdir() if p.name.endswith(".part")]
+
+
+def _halves_jpeg(path, width: int = 9000, height: int = 6000):
+    """A JPEG over the 50 MP limit: red on the left half, blue on the right."""
+    im = Image.new("RGB", (width, height), (220, 30, 30))
+    im.paste((30, 30, 220), (width // 2, 0, width, height))
+    im.save(path, quality=60)
+    return path
+
+
+def test_huge_images_are_refused_or_downscaled_on_request(tmp_path):
+    big = _halves_jpeg(tmp_path / "big.jpg")
+    with pytest.raises(wct.ImageError, match=r"54\.0 MP, over the limit of 50 MP; fix: pass downscale=True"):
+        to_tensor(big)
+    t, _ = to_tensor(big, downscale=True)
+    h, w = t.shape[-2:]
+    assert h * w <= wct.image.MAX_PIXELS and abs(w / h - 1.5) < 0.01  # shrunk to the limit, aspect ratio kept
+    assert t[0, 0, :, : w // 3].mean() > 0.8 and t[0, 2, :, -w // 3 :].mean() > 0.8  # red stays left, blue right
+    small, _ = to_tensor(Image.new("RGB", (300, 200)), max_pixels=6_000, downscale=True)  # PIL images and arrays too
+    assert small.shape[-2] * small.shape[-1] <= 6_000 and small.shape[-1] > small.shape[-2]
+    arr, _ = to_tensor(np.zeros((200, 300, 3), np.uint8), max_pixels=6_000, downscale=True)
+    assert arr.shape[-2] * arr.shape[-1] <= 6_000
+
+
+def test_downscaling_still_refuses_absurd_headers(tmp_path):
+    from test_app import huge_png
+
+    bomb = huge_png(tmp_path / "bomb.png", 40_000, 30_000)  # 1,200 MP claimed by a tiny file
+    with pytest.raises(wct.ImageError, match="even for downscaling"):
+        to_tensor(bomb, downscale=True)
+
+
+def test_stylize_and_the_cli_downscale_huge_content_on_request(tmp_path, random_model, style_path, capsys, monkeypatch):
+    big = _halves_jpeg(tmp_path / "big.jpg")
+    with pytest.raises(wct.ImageError, match="downscale=True"):
+        random_model.stylize(big, style_path, levels=[1])
+    out = random_model.stylize(big, style_path, levels=[1], max_size=96, downscale=True)
+    assert out.size == (96, 64)
+    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: random_model)
+    assert main(["stylize", str(big), "-s", str(style_path), "--levels", "1", "--size", "96", "-o", str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert "--downscale" in err and "Traceback" not in err and not (tmp_path / "o.png").exists()
+    assert main(["stylize", str(big), "-s", str(style_path), "--levels", "1", "--size", "96", "--downscale", "-o", str(tmp_path / "o.png")]) == 0
+    assert Image.open(tmp_path / "o.png").size == (96, 64)
+    with pytest.raises(wct.InputError, match="downscale must be True or False"):
+        random_model.stylize(big, style_path, downscale="yes")

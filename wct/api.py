@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import math
 import os
 import threading
@@ -55,6 +57,25 @@ DEFAULT_LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
 PREVIEW_LEVELS = ("relu5_1", "relu4_1", "relu3_1")  # preview=True runs these (the coarse ones, the cheap decoders)...
 PREVIEW_SIZE = 256  # ...at this long side at most
 PRESERVE_COLOR = ("luminance", "histogram")
+
+
+_DOWNSCALE = contextvars.ContextVar("wct_downscale", default=False)  # set per call by the public methods
+
+
+def _downscaling(fn):
+    """Give ``fn`` a ``downscale=False`` keyword: images over MAX_PIXELS are then shrunk to fit, not refused."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, downscale: bool = False, **kwargs):
+        if not isinstance(downscale, bool):
+            raise InputError(f"downscale must be True or False, got {downscale!r}")
+        token = _DOWNSCALE.set(downscale)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _DOWNSCALE.reset(token)
+
+    return wrapper
 
 
 def parse_levels(levels: Levels | None) -> tuple[str, ...]:
@@ -228,6 +249,7 @@ class Model:
             return fn(*args, **kwargs)
 
     # ----- styles -------------------------------------------------------------------------
+    @_downscaling
     @torch.inference_mode()
     def compute_style(self, image: StyleInput, *, levels: Levels | None = None, style_size: int | None = DEFAULT_STYLE_SIZE) -> Style:
         """Style statistics of an image at ``levels`` (one encoder pass); a Style is returned as is."""
@@ -242,7 +264,7 @@ class Model:
                     "got a precomputed Style; pass the style image, or use preserve_color='luminance'"
                 )
             return image
-        t, _ = to_tensor(image)
+        t, _ = to_tensor(image, downscale=_DOWNSCALE.get())
         t = resize_to(t, working_size(*t.shape[-2:], parse_size(style_size, "style_size"))).to(self.device)
         if recolor is not None:
             t = match_color(t, recolor.to(self.device)).clamp(0, 1)
@@ -250,6 +272,7 @@ class Model:
         desc = Path(image).stem if isinstance(image, (str, os.PathLike)) else ""
         return Style.from_features({lv: taps[lv] for lv in lvls}, description=desc)
 
+    @_downscaling
     def blend(
         self,
         styles: Sequence[StyleInput],
@@ -292,7 +315,7 @@ class Model:
 
     # ----- pipeline -----------------------------------------------------------------------
     def _prepare(self, content: ImageInput, max_size: int | None):
-        x, src = to_tensor(content)
+        x, src = to_tensor(content, downscale=_DOWNSCALE.get())
         h, w = working_size(*x.shape[-2:], parse_size(max_size))
         x = resize_to(x, (h, w)).to(self.device)
         x, size = pad_to_multiple(x, 16)
@@ -304,6 +327,7 @@ class Model:
             y = resize_to(y, src.size)
         return from_tensor(y.float(), src)
 
+    @_downscaling
     @torch.inference_mode()
     def stylize(
         self,
@@ -346,6 +370,8 @@ class Model:
                 CPU with a precomputed Style.
             progress: called as progress(done, total, level) after each level; an exception it raises stops
                 the run and propagates unchanged (use it to cancel, or to enforce a time limit).
+            downscale: images over wct.image.MAX_PIXELS (50 MP) are shrunk to fit instead of refused (a JPEG
+                is decoded at a reduced scale directly). Every public Model method takes it.
         Returns:
             A PIL image, or a tensor shaped like a tensor input.
         Raises:
@@ -382,6 +408,7 @@ class Model:
             y = keep_luminance(y[..., : size[0], : size[1]], base)
         return self._finish(y, size, src)
 
+    @_downscaling
     @torch.inference_mode()
     def stylize_batch(
         self,
@@ -463,6 +490,7 @@ class Model:
                     progress(r * len(lvls) + i + 1, total, lv)
         return x
 
+    @_downscaling
     @torch.inference_mode()
     def texture(
         self,
@@ -510,6 +538,7 @@ class Model:
         y = self._run(x, lvls, step, progress, rounds=iterations)
         return from_tensor(y[..., :h, :w].float(), Source("pil"))
 
+    @_downscaling
     @torch.inference_mode()
     def reconstruct(self, content: ImageInput, level: str | int = "relu4_1", *, max_size: int | None = DEFAULT_SIZE):
         """Encode to ``level`` and decode back (what the decoder alone does to an image)."""

@@ -65,13 +65,13 @@ def parse_texture_size(text: str) -> tuple[int, int]:
         raise InputError(f"expected --size WIDTHxHEIGHT (e.g. 640x480) or N, got {text!r}") from None
 
 
-def _load_style_arg(model, spec: str, levels, style_size):
+def _load_style_arg(model, spec: str, levels, style_size, downscale: bool = False):
     from .style import Style
 
     path = Path(spec)
     if path.suffix == ".safetensors":
         return Style.load(path)
-    return model.compute_style(path, levels=levels, style_size=style_size)
+    return model.compute_style(path, levels=levels, style_size=style_size, downscale=downscale)
 
 
 def _expand_contents(items: Sequence[str]) -> list[Path]:
@@ -141,9 +141,10 @@ def _cmd_stylize(args) -> int:
     if histogram:  # the style images are recoloured after each content: keep them as images, measured per content
         style_objs = [Style.load(p) if Path(p).suffix == ".safetensors" else Path(p) for p, _ in specs]
     else:  # measured once for all contents
-        style_objs = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
+        style_objs = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     kw = dict(alpha={**level_alpha, "default": args.alpha} if level_alpha else args.alpha, levels=levels, max_size=args.size,
-              style_size=args.style_size, preserve_color=args.preserve_color, preview=args.preview)  # fmt: skip
+              style_size=args.style_size, preserve_color=args.preserve_color, preview=args.preview,
+              downscale=args.downscale)  # fmt: skip
     if args.mask:
         style, kw["masks"] = style_objs, list(args.mask)
     elif len(style_objs) == 1:
@@ -195,7 +196,7 @@ def _cmd_video(args) -> int:
     weights = normalize_weights([w for _, w in specs], len(specs))
     model = load(device=args.device)
     levels = parse_levels(args.levels or ",".join(DEFAULT_LEVELS))
-    styles = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
+    styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
     bar = None
 
@@ -233,9 +234,9 @@ def _cmd_batch(args) -> int:
     todo = [(src, dst) for src, dst in targets if args.overwrite or not dst.exists()]  # finished earlier: not redone
     levels = parse_levels(args.levels or ",".join(DEFAULT_LEVELS))
     model = load(device=args.device)  # measures the style once, here; Ray's workers load their own
-    styles = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
+    styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
-    options = dict(alpha=args.alpha, levels=levels, max_size=args.size)
+    options = dict(alpha=args.alpha, levels=levels, max_size=args.size, downscale=args.downscale)
     inputs = (*paths, *(p for p, _ in specs))
     failed: list[tuple[Path, str]] = []
     from tqdm import tqdm
@@ -303,7 +304,7 @@ def _cmd_style(args) -> int:
         weights = {**level_weights, "default": weights}
     model = load(device=args.device)
     levels = parse_levels(args.levels)
-    styles = [_load_style_arg(model, s, levels, args.style_size) for s in args.images]
+    styles = [_load_style_arg(model, s, levels, args.style_size, args.downscale) for s in args.images]
     style = Style.blend(styles, weights, method=args.blend) if (len(styles) > 1 or weights) else styles[0]
     style.save(out)
     print(out)
@@ -326,7 +327,7 @@ def _cmd_texture(args) -> int:
     resolve_level_weights(weights, len(specs), LEVELS)  # check before any work
     model = load(device=args.device)
     levels = parse_levels(args.levels)
-    styles = [_load_style_arg(model, p, levels, args.style_size) for p, _ in specs]
+    styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
     img = model.texture(style, size=size, seed=args.seed, levels=levels, iterations=args.iterations)
     save_image(img, out, overwrite=args.overwrite, inputs=tuple(p for p, _ in specs))
@@ -342,7 +343,7 @@ def _cmd_reconstruct(args) -> int:
     output_format(out)
     if out.exists() and not args.overwrite:
         raise OutputError(f"{out} already exists; pass --overwrite to replace it")
-    img = load(device=args.device).reconstruct(args.image, args.level, max_size=args.size)
+    img = load(device=args.device).reconstruct(args.image, args.level, max_size=args.size, downscale=args.downscale)
     save_image(img, out, overwrite=args.overwrite, inputs=(args.image,))
     print(out)
     return 0
@@ -388,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp, size=True):
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
         sp.add_argument("--overwrite", action="store_true", help="replace existing output files")
+        sp.add_argument("--downscale", action="store_true", help="shrink images over the 50 MP limit to fit instead of refusing them")
         if size:
             sp.add_argument("--size", type=_size_arg, default=512, help="long side to work at in px, or 'full' (default 512)")
 

@@ -19,6 +19,7 @@ from .errors import ImageError, InputError, OutputError
 __all__ = [
     "ImageInput",
     "MAX_PIXELS",
+    "HARD_MAX_PIXELS",
     "MIN_SIDE",
     "to_tensor",
     "from_tensor",
@@ -32,7 +33,10 @@ __all__ = [
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 
-MAX_PIXELS = 50_000_000  # larger images are refused before decoding (decompression bombs)
+MAX_PIXELS = 50_000_000  # larger images are refused before decoding (decompression bombs), or shrunk with downscale=True
+# with downscale=True, images up to Pillow's own decompression-bomb limit (about 179 MP) are accepted and shrunk
+# (JPEGs while decoding; other formats after decoding in full)
+HARD_MAX_PIXELS = 2 * (Image.MAX_IMAGE_PIXELS or 500_000_000)
 MIN_SIDE = 32  # four 2x poolings leave 2x2 maps (reflection padding needs 2); smaller images are upscaled, then restored
 
 
@@ -73,8 +77,33 @@ def _pil_to_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open an image file fully decoded, EXIF orientation applied; first frame of an animation."""
+def _over_limit(name: str, w: int, h: int, max_pixels: int) -> ImageError:
+    return ImageError(
+        f"{name} is {w}x{h} = {w * h / 1e6:.1f} MP, over the limit of {max_pixels / 1e6:.0f} MP; "
+        "fix: pass downscale=True (CLI: --downscale) to shrink it to the limit, or downscale it first"
+    )
+
+
+def shrink_to_limit(im: Image.Image, max_pixels: int) -> Image.Image:
+    """``im`` shrunk (same aspect ratio, antialiased) to at most ``max_pixels`` pixels; unchanged if it fits."""
+    w, h = im.size
+    if w * h <= max_pixels:
+        return im
+    s = (max_pixels / (w * h)) ** 0.5
+    size = (max(1, int(w * s)), max(1, int(h * s)))
+    factor = min(w // size[0], h // size[1])
+    if factor >= 2:  # box-reduce by a whole factor first: fast, and exact averaging
+        im = im.reduce(factor)
+    return im.resize(size, Image.Resampling.LANCZOS) if im.size != size else im
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS, downscale: bool = False) -> Image.Image:
+    """Open an image file fully decoded, EXIF orientation applied; first frame of an animation.
+
+    An image over ``max_pixels`` is refused from its header, before decoding; with ``downscale`` it is
+    shrunk to fit instead (a JPEG is decoded at a reduced scale directly; other formats up to
+    HARD_MAX_PIXELS are decoded, then shrunk).
+    """
     p = Path(path)
     if not p.exists():
         raise ImageError(f"no such file: {p}")
@@ -86,18 +115,30 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Imag
             im = Image.open(p)
             w, h = im.size
             if w * h > max_pixels:
-                raise ImageError(
-                    f"{p.name} is {w}x{h} = {w * h / 1e6:.1f} MP, over the limit of {max_pixels / 1e6:.0f} MP; "
-                    "fix: downscale it first, or raise max_pixels"
-                )
+                if not downscale:
+                    raise _over_limit(p.name, w, h, max_pixels)
+                if w * h > HARD_MAX_PIXELS:
+                    raise ImageError(
+                        f"{p.name} is {w}x{h} = {w * h / 1e6:.0f} MP, over the limit of {HARD_MAX_PIXELS / 1e6:.0f} MP even "
+                        "for downscaling (a decompression bomb?); fix: shrink it with an image tool first"
+                    )
+                s = (max_pixels / (w * h)) ** 0.5
+                im.draft("RGB", (int(w * s), int(h * s)))  # JPEG: DCT-domain scaling to >= that size; others: no-op
             if getattr(im, "is_animated", False):
                 warnings.warn(f"{p.name} is animated: using its first frame", stacklevel=2)
                 im.seek(0)
             im.load()
             im = ImageOps.exif_transpose(im)
+            if downscale:
+                im = shrink_to_limit(im, max_pixels)
     except ImageError:
         raise
     except Image.DecompressionBombError:
+        if downscale:
+            raise ImageError(
+                f"{p.name} is over the limit of {HARD_MAX_PIXELS / 1e6:.0f} MP even for downscaling (a decompression bomb?); "
+                "fix: shrink it with an image tool first"
+            ) from None
         raise ImageError(f"{p.name} is far over the limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?); fix: downscale it first") from None
     except UnidentifiedImageError as exc:
         raise ImageError(f"{p.name} is not a readable image ({exc.__class__.__name__}); expected PNG, JPEG, WebP, BMP, TIFF or GIF") from None
@@ -147,26 +188,41 @@ def _tensor_in(t: torch.Tensor) -> torch.Tensor:
     return t.float().clamp(0, 1)
 
 
-def to_tensor(image: ImageInput, *, max_pixels: int = MAX_PIXELS) -> tuple[torch.Tensor, Source]:
-    """Any supported image -> ((1, 3, H, W) float32 in [0, 1] on the CPU or its own device, Source)."""
+def to_tensor(image: ImageInput, *, max_pixels: int = MAX_PIXELS, downscale: bool = False) -> tuple[torch.Tensor, Source]:
+    """Any supported image -> ((1, 3, H, W) float32 in [0, 1] on the CPU or its own device, Source).
+
+    Images over ``max_pixels`` are refused, or with ``downscale`` shrunk to fit (the result then
+    comes back at the shrunk size).
+    """
     if isinstance(image, torch.Tensor):
         t = _tensor_in(image)
+        t = _fit_tensor(t, max_pixels, downscale)
         return t, Source("tensor", image.ndim, tuple(t.shape[-2:]))
     if isinstance(image, (str, os.PathLike)):
-        image = read_image(image, max_pixels=max_pixels)
+        image = read_image(image, max_pixels=max_pixels, downscale=downscale)
     if isinstance(image, Image.Image):
         if image.width * image.height > max_pixels:
-            raise ImageError(f"the image is {image.width}x{image.height}, over the limit of {max_pixels / 1e6:.0f} MP; fix: downscale it first")
+            if not downscale:
+                raise _over_limit("the image", image.width, image.height, max_pixels)
+            image = shrink_to_limit(image, max_pixels)
         t = torch.from_numpy(_pil_to_array(image)).permute(2, 0, 1)[None].contiguous()
     elif isinstance(image, np.ndarray):
-        t = _array_to_tensor(image)
+        t = _fit_tensor(_array_to_tensor(image), max_pixels, downscale)
     else:
         raise InputError(f"expected an image path, PIL image, HxWx3 array or (3, H, W) tensor, got {type(image).__name__}")
-    if t.shape[-1] * t.shape[-2] > max_pixels:
-        raise ImageError(f"the image is {t.shape[-1]}x{t.shape[-2]}, over the limit of {max_pixels / 1e6:.0f} MP")
     if min(t.shape[-2:]) < 1:
         raise ImageError(f"the image is empty ({t.shape[-1]}x{t.shape[-2]})")
     return t, Source("pil", 4, tuple(t.shape[-2:]))
+
+
+def _fit_tensor(t: torch.Tensor, max_pixels: int, downscale: bool) -> torch.Tensor:
+    h, w = t.shape[-2:]
+    if h * w <= max_pixels:
+        return t
+    if not downscale:
+        raise _over_limit("the image", w, h, max_pixels)
+    s = (max_pixels / (h * w)) ** 0.5
+    return resize_to(t, (max(1, int(h * s)), max(1, int(w * s))))
 
 
 def from_tensor(t: torch.Tensor, source: Source) -> torch.Tensor | Image.Image:
