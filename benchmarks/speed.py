@@ -12,6 +12,7 @@ subprocess); writes everything to a JSON file.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import statistics
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 
 import wct
 from wct.encoder import CAFFE_MEAN_BGR, VGG16_CFG
-from wct.transform import mean_and_covariance, psd_power
+from wct.transform import centered_statistics, wct_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT, STYLES = ROOT / "assets" / "content_astronaut.jpg", [ROOT / "assets" / n for n in ("style.jpg", "style_night_cafe.jpg", "style_harvest.jpg")]
@@ -87,15 +88,16 @@ def staged(model: wct.Model, content: torch.Tensor, style: wct.Style, alpha: flo
     x = content
     for lv in reversed(wct.LEVELS):
         t0 = time.perf_counter()
-        fmap = model.encoder(x, upto=lv)[lv]  # (1, C, h, w)
+        fmap = model.encode(x, lv, only_last=True)[lv]  # (1, C, h, w)
         f = fmap.flatten(2)
         t1 = time.perf_counter()
-        mean, cov = mean_and_covariance(f)
-        w = style.color(lv).double() @ psd_power(cov, -0.5)
+        mean, cov, centered = centered_statistics(f)
+        a = alpha * wct_matrix(cov, style.color(lv)) + (1 - alpha) * torch.eye(f.shape[1], dtype=torch.float64)
+        b = alpha * style.mean(lv).double().view(-1, 1) + (1 - alpha) * mean
         t2 = time.perf_counter()
-        g = torch.lerp(f, w.to(f.dtype) @ (f - mean.to(f.dtype)) + style.mean(lv).view(-1, 1), alpha)
+        g = (a.float() @ centered).add_(b.float())
         t3 = time.perf_counter()
-        x = model.decoder(lv)(g.view_as(fmap)).clamp(0, 1)
+        x = model.decode(g.view_as(fmap), lv).clamp(0, 1)
         t4 = time.perf_counter()
         t["encode"] += t1 - t0
         t["decompose"] += t2 - t1
@@ -137,27 +139,44 @@ def stats(times: list[float]) -> dict[str, float]:
     return {"min": round(min(times), 3), "median": round(statistics.median(times), 3)}
 
 
-def run_size(side: int, repeats: int) -> dict:
+def measure_ours(model: wct.Model, content, style_imgs, one: wct.Style, three_w, repeats: int) -> dict:
+    """The project's stylize (all five levels, like the baseline): one style, a three-style blend, a re-render."""
+    run = functools.partial(model.stylize, levels=wct.LEVELS, max_size=None)
+    res = {
+        "one_style": stats([_timed(lambda: run(content, style_imgs[0])) for _ in range(repeats)]),
+        "three_styles": stats([_timed(lambda: run(content, style_imgs, weights=three_w)) for _ in range(repeats)]),
+        "rerender": stats([_timed(lambda: run(content, one)) for _ in range(repeats)]),
+    }
+    stages = [staged(model, content, one, 0.6) for _ in range(repeats)]
+    res["stages"] = {k: round(min(s[k] for s in stages), 3) for k in stages[0]}
+    return res
+
+
+def run_size(side: int, repeats: int, compiled: bool) -> dict:
     """Everything measured at one size (run in its own process for a clean peak-memory reading)."""
     model = wct.load()
     content = image(CONTENT, side)
     style_imgs = [image(p, min(side, wct.DEFAULT_STYLE_SIZE)) for p in STYLES]
     one = model.compute_style(style_imgs[0])
     three_w = [0.5, 0.3, 0.2]
-    model.stylize(content, one, max_size=None)  # warm-up (also loads every decoder)
-    res: dict = {"size": side}
-    res["ours_one_style"] = stats([_timed(lambda: model.stylize(content, style_imgs[0], max_size=None)) for _ in range(repeats)])
-    res["ours_three_styles"] = stats([_timed(lambda: model.stylize(content, style_imgs, weights=three_w, max_size=None)) for _ in range(repeats)])
-    res["ours_rerender"] = stats([_timed(lambda: model.stylize(content, one, max_size=None)) for _ in range(repeats)])
+    model.stylize(content, one, levels=wct.LEVELS, max_size=None)  # warm-up (also loads every decoder)
+    res: dict = {"size": side, "ours": measure_ours(model, content, style_imgs, one, three_w, repeats)}
     res["textbook_one_style"] = stats([_timed(lambda: textbook(model, content, style_imgs[:1], [1.0], 0.6)) for _ in range(repeats)])
     res["textbook_three_styles"] = stats([_timed(lambda: textbook(model, content, style_imgs, three_w, 0.6)) for _ in range(max(1, repeats - 1))])
-    stages = [staged(model, content, one, 0.6) for _ in range(repeats)]
-    res["stages"] = {k: round(min(s[k] for s in stages), 3) for k in stages[0]}
     flops = conv_flops(model, content, one)
-    conv_time = res["stages"]["encode"] + res["stages"]["decode"]
     res["conv_gflop"] = round(flops / 1e9, 1)
-    res["conv_gflops_per_s"] = round(flops / conv_time / 1e9, 1)
     res["matmul_gflops_per_s"] = round(matmul_gflops(), 1)
+    runs = [("ours", res["ours"])]
+    if compiled:
+        cmodel = wct.load(compile=True)
+        t0 = time.perf_counter()
+        cmodel.compute_style(style_imgs[0])
+        cmodel.stylize(content, one, levels=wct.LEVELS, max_size=None)  # compiles every network at this size
+        res["compile_seconds"] = round(time.perf_counter() - t0, 1)
+        res["ours_compiled"] = measure_ours(cmodel, content, style_imgs, one, three_w, repeats)
+        runs.append(("ours_compiled", res["ours_compiled"]))
+    for name, r in runs:
+        r["conv_gflops_per_s"] = round(flops / (r["stages"]["encode"] + r["stages"]["decode"]) / 1e9, 1)
     res["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return res
 
@@ -166,8 +185,27 @@ def peak_only(side: int) -> dict:
     """Peak memory of one re-render at ``side`` (fresh process)."""
     model = wct.load()
     style = model.compute_style(image(STYLES[0], wct.DEFAULT_STYLE_SIZE))
-    t = _timed(lambda: model.stylize(image(CONTENT, side), style, max_size=None))
+    t = _timed(lambda: model.stylize(image(CONTENT, side), style, levels=wct.LEVELS, max_size=None))
     return {"size": side, "seconds": round(t, 2), "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def report(r: dict) -> None:
+    """Print one size's results as ratios against the textbook pipeline of the same run."""
+    tb1, tb3 = r["textbook_one_style"]["min"], r["textbook_three_styles"]["min"]
+    print(f"\n{r['size']}x{r['size']} (all five levels): textbook {tb1:.2f} s one style, {tb3:.2f} s three styles; "
+          f"matmul {r['matmul_gflops_per_s']} GFLOP/s; {r['conv_gflop']} GFLOP of convolutions; peak RSS {r['peak_rss_mib']:.0f} MiB")
+    if "compile_seconds" in r:
+        print(f"  (compiling every network at this size took {r['compile_seconds']} s, once per process and size)")
+    for name in ("ours", "ours_compiled"):
+        if name not in r:
+            continue
+        o = r[name]
+        total = sum(o["stages"].values())
+        print(f"  {name}: one style {o['one_style']['min']:.2f} s = {tb1 / o['one_style']['min']:.2f}x faster; "
+              f"three styles {o['three_styles']['min']:.2f} s = {tb3 / o['three_styles']['min']:.2f}x; "
+              f"re-render with a Style {o['rerender']['min']:.2f} s = {tb1 / o['rerender']['min']:.2f}x")
+        print("    stages: " + ", ".join(f"{k} {v:.2f} s ({100 * v / total:.0f}%)" for k, v in o["stages"].items())
+              + f"; convolutions at {o['conv_gflops_per_s']} GFLOP/s = {100 * o['conv_gflops_per_s'] / r['matmul_gflops_per_s']:.0f}% of matmul")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,29 +214,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-sizes", default="2048", help="sizes measured for peak memory only ('' to skip)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "speed.json")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     ap.add_argument("--_one", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--_compile", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--_peak", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._one:
-        print(json.dumps(run_size(args._one, args.repeats)))
+        print(json.dumps(run_size(args._one, args.repeats, args._compile)))
         return 0
     if args._peak:
         print(json.dumps(peak_only(args._peak)))
         return 0
     results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "sizes": [], "memory": []}
     for side in [int(s) for s in args.sizes.split(",") if s]:
-        out = subprocess.run([sys.executable, __file__, "--_one", str(side), "--repeats", str(args.repeats)], capture_output=True, text=True, check=True)
+        cmd = [sys.executable, __file__, "--_one", str(side), "--repeats", str(args.repeats)] + ([] if args.no_compile else ["--_compile"])
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         results["sizes"].append(r)
-        total = sum(r["stages"].values())
-        print(f"\n{side}x{side}: ours {r['ours_one_style']['min']:.2f} s, textbook {r['textbook_one_style']['min']:.2f} s "
-              f"-> {r['textbook_one_style']['min'] / r['ours_one_style']['min']:.2f}x faster (one style)")
-        print(f"  three styles: ours {r['ours_three_styles']['min']:.2f} s, textbook {r['textbook_three_styles']['min']:.2f} s "
-              f"-> {r['textbook_three_styles']['min'] / r['ours_three_styles']['min']:.2f}x; re-render with a Style {r['ours_rerender']['min']:.2f} s")
-        print("  stages: " + ", ".join(f"{k} {v:.2f} s ({100 * v / total:.0f}%)" for k, v in r["stages"].items()))
-        print(f"  convolutions {r['conv_gflop']} GFLOP at {r['conv_gflops_per_s']} GFLOP/s = "
-              f"{100 * r['conv_gflops_per_s'] / r['matmul_gflops_per_s']:.0f}% of matmul ({r['matmul_gflops_per_s']} GFLOP/s); "
-              f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+        report(r)
     for side in [int(s) for s in args.memory_sizes.split(",") if s]:
         out = subprocess.run([sys.executable, __file__, "--_peak", str(side)], capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])

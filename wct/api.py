@@ -224,9 +224,10 @@ class Model:
             raise WeightsError(f"the {level} decoder file does not fit the architecture: {str(exc).splitlines()[0]}") from None
         return dec.to(self.device).eval()
 
-    def encode(self, rgb: torch.Tensor, upto: str) -> dict[str, torch.Tensor]:
-        """The encoder's taps relu1_1..``upto`` of (B, 3, H, W) RGB in [0, 1] (compiled when asked)."""
-        return self._call(self.encoder, rgb, upto=upto)
+    def encode(self, rgb: torch.Tensor, upto: str, *, only_last: bool = False) -> dict[str, torch.Tensor]:
+        """The encoder's taps relu1_1..``upto`` (just ``upto`` with ``only_last``) of (B, 3, H, W) RGB in [0, 1]
+        (compiled when asked)."""
+        return self._call(self.encoder, rgb, upto=upto, only_last=only_last)
 
     def decode(self, features: torch.Tensor, level: str) -> torch.Tensor:
         """RGB (B, 3, H, W) from features at ``level`` (compiled when asked)."""
@@ -484,8 +485,8 @@ class Model:
         total = rounds * len(lvls)
         for r in range(rounds):
             for i, lv in enumerate(lvls):
-                f = self.encode(x, lv)[lv]  # (B, C, h, w)
-                x = self.decode(step(f, lv), lv).clamp(0, 1)
+                # one expression, so the encoder's features are freed before the decoder runs
+                x = self.decode(step(self.encode(x, lv, only_last=True)[lv], lv), lv).clamp_(0, 1)
                 if progress is not None:
                     progress(r * len(lvls) + i + 1, total, lv)
         return x
@@ -544,7 +545,7 @@ class Model:
         """Encode to ``level`` and decode back (what the decoder alone does to an image)."""
         lv = parse_level(level)
         x, size, src = self._prepare(content, max_size)
-        y = self.decode(self.encode(x, lv)[lv], lv).clamp(0, 1)
+        y = self.decode(self.encode(x, lv, only_last=True)[lv], lv).clamp(0, 1)
         return self._finish(y, size, src)
 
 

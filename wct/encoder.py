@@ -64,8 +64,9 @@ class Encoder(nn.Module):
         """RGB [0, 1] -> Caffe input: BGR, 0-255, mean subtracted."""
         return rgb.flip(1) * 255.0 - self.mean_bgr.to(rgb.dtype)
 
-    def forward(self, rgb: torch.Tensor, upto: str = "relu5_1") -> dict[str, torch.Tensor]:
-        """Every tap relu1_1..``upto`` in one pass, as {name: (B, C, H/2^k, W/2^k)}."""
+    def forward(self, rgb: torch.Tensor, upto: str = "relu5_1", *, only_last: bool = False) -> dict[str, torch.Tensor]:
+        """Every tap relu1_1..``upto`` in one pass, as {name: (B, C, H/2^k, W/2^k)}; just ``upto`` with ``only_last``
+        (the shallow, large taps are then freed as the pass goes: less peak memory on big images)."""
         upto = parse_level(upto)
         x = self.preprocess(rgb).contiguous(memory_format=torch.channels_last)
         taps: dict[str, torch.Tensor] = {}
@@ -77,7 +78,8 @@ class Encoder(nn.Module):
             x = F.relu(self.convs[name](x), inplace=not torch.is_grad_enabled())
             if name.endswith("_1"):
                 tap = "relu" + name[4:]
-                taps[tap] = x
+                if tap == upto or not only_last:
+                    taps[tap] = x
                 if tap == upto:
                     break
         return taps

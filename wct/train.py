@@ -6,7 +6,6 @@ Checkpoints and logs are safetensors + JSON: nothing here is ever pickled.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import math
@@ -278,7 +277,8 @@ def train_decoder(cfg: TrainConfig) -> Path:
             if p > meta["best_psnr"]:
                 meta.update(best_psnr=p, best_ssim=s, best_step=meta["step"], best_images=meta["images_seen"])
                 _save_weights(decoder, folder / "best.safetensors",
-                              {"level": cfg.level, "encoder": ENCODER_ID, "step": meta["step"], "images_seen": meta["images_seen"]})
+                              {"level": cfg.level, "encoder": ENCODER_ID, "step": meta["step"], "images_seen": meta["images_seen"],
+                               "init_sha256": meta.get("init_sha256", "")})
             losses.clear()
             last_eval = time.time()
         if now - last_ckpt > cfg.ckpt_every * 60 or done:
@@ -293,18 +293,26 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _prior_training(info: dict[str, str], shipped: dict | None) -> tuple[int, int]:
+def _init_sha256(folder: Path, info: dict[str, str]) -> str:
+    """SHA-256 of the weights a run in ``folder`` started from ('' if it started from scratch or is unknown)."""
+    from safetensors import safe_open
+
+    if info.get("init_sha256"):
+        return info["init_sha256"]
+    last = folder / "last.safetensors"  # checkpoints from before init_sha256 was recorded: ask the run's config
+    if not last.is_file():
+        return ""
+    with safe_open(str(last), "pt") as f:
+        meta = json.loads(f.metadata().get("meta", "{}"))
+    init = meta.get("init_sha256") or meta.get("config", {}).get("init_from", "")
+    if init and len(init) != 64:
+        init = _sha256(Path(init)) if Path(init).is_file() else ""
+    return init
+
+
+def _prior_training(init_sha: str, shipped: dict | None) -> tuple[int, int]:
     """(images, steps) already in the weights a run started from, when those are ``shipped`` (a manifest entry)."""
-    if not shipped:
-        return 0, 0
-    sha = info.get("init_sha256")
-    if sha is None:  # checkpoints from before init_sha256 was recorded: hash the init file if it is still there
-        try:
-            init = ast.literal_eval(info.get("config", "{}")).get("init_from", "")
-        except (ValueError, SyntaxError):
-            init = ""
-        sha = _sha256(Path(init)) if init and Path(init).is_file() else None
-    if sha != shipped.get("sha256"):
+    if not shipped or not init_sha or init_sha != shipped.get("sha256"):
         return 0, 0
     return int(shipped.get("images_seen", 0)), int(shipped.get("steps", 0))
 
@@ -328,7 +336,7 @@ def export_decoder(folder: Path, level: str, dest: Path, images: str, *, eval_co
     dest.mkdir(parents=True, exist_ok=True)
     manifest_path = dest / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"decoders": []}
-    prior_images, prior_steps = _prior_training(info, next((e for e in manifest["decoders"] if e["level"] == level), None))
+    prior_images, prior_steps = _prior_training(_init_sha256(folder, info), next((e for e in manifest["decoders"] if e["level"] == level), None))
     out = dest / f"{level}.safetensors"
     _save_weights(decoder, out, {"level": level, "encoder": ENCODER_ID, "format": "wct-decoder-1"}, torch.float16)
     entry = {
