@@ -116,7 +116,7 @@ def conv_flops(model: wct.Model, content: torch.Tensor, style: wct.Style) -> flo
 
     mods = list(model.encoder.modules()) + [m for lv in wct.LEVELS for m in model.decoder(lv).modules()]
     handles = [m.register_forward_hook(hook) for m in mods if isinstance(m, torch.nn.Conv2d)]
-    model.stylize(content, style, max_size=None)
+    model.stylize(content, style, levels=wct.LEVELS, max_size=None)
     for h in handles:
         h.remove()
     return total[0]

@@ -156,3 +156,12 @@ def test_default_levels_are_relu4_1_to_relu1_1_and_all_five_on_request(random_mo
     seen.clear()
     random_model.stylize(content_array, style_array, max_size=64, levels=wct.LEVELS, progress=lambda i, n, lv: seen.append(lv))
     assert seen == list(reversed(wct.LEVELS))
+
+
+def test_a_compiled_model_gives_the_eager_result(random_model, content_array, style_array):
+    """Model(compile=True) runs the same networks through torch.compile: same pictures, up to float rounding."""
+    compiled = wct.load(decoders={"relu1_1": random_model.decoder("relu1_1")}, compile=True)
+    style = random_model.compute_style(style_array, levels=["relu1_1"])
+    eager = random_model.stylize(content_array, style, levels=["relu1_1"], max_size=64)
+    fast = compiled.stylize(content_array, style, levels=["relu1_1"], max_size=64)
+    assert np.abs(np.asarray(eager, dtype=int) - np.asarray(fast, dtype=int)).max() <= 1

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import wct
-from wct.decoder import Decoder, decoder_layers
+from wct.decoder import Decoder, decoder_layers, reflect_pad1
 from wct.image import fit_multiple, to_tensor
 from wct.metrics import psnr
 from wct.weights import ENCODER_ID, decoders_dir
@@ -77,3 +77,20 @@ def test_a_damaged_decoder_is_refused(tmp_path):
     (folder / entry["file"]).unlink()
     with pytest.raises(wct.WeightsError, match="does not exist"):
         wct.load(device="cpu", decoders=folder).decoder(entry["level"])
+
+
+def test_the_fast_inference_path_computes_the_same_function():
+    """Decoder inference (NHWC, upsampling fused into the padding) equals the plain modules used in training."""
+    torch.manual_seed(0)
+    for level in ("relu1_1", "relu3_1"):
+        dec = Decoder(level)
+        f = torch.rand(2, dec.in_channels, 5, 7) * 3
+        with torch.no_grad():
+            fast = dec(f)
+            plain = dec.layers(f / dec.scale.view(1, -1, 1, 1))
+        assert fast.shape == plain.shape == (2, 3, 5 * 2 ** (int(level[4]) - 1), 7 * 2 ** (int(level[4]) - 1))
+        assert torch.allclose(fast, plain, atol=1e-5)
+    x = torch.rand(1, 4, 3, 5)
+    up = torch.nn.functional.interpolate(x, scale_factor=2)
+    assert torch.equal(reflect_pad1(x, upsample=True), torch.nn.functional.pad(up, (1, 1, 1, 1), mode="reflect"))
+    assert torch.equal(reflect_pad1(x), torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))

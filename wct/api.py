@@ -231,7 +231,7 @@ class Model:
 
     def decode(self, features: torch.Tensor, level: str) -> torch.Tensor:
         """RGB (B, 3, H, W) from features at ``level`` (compiled when asked)."""
-        return self._call(self.decoder(level), features.contiguous())  # NCHW: faster than NHWC for these decoders
+        return self._call(self.decoder(level), features)
 
     def _call(self, net: torch.nn.Module, *args, **kwargs):
         if not self.compile:
