@@ -2,7 +2,8 @@
 
 The textbook pipeline (as in the reference ports) re-encodes the style at every level and decomposes
 covariances by SVD in float64 on the CPU, whitening and coloring the full feature maps in float64. Both
-use the same encoder and decoders. Prints times, ratios, a per-stage breakdown, achieved convolution
+use the same encoder and decoder weights (the baseline in plain NCHW PyTorch modules, as the ports run
+them) and all five levels. Prints times, ratios, a per-stage breakdown, achieved convolution
 GFLOP/s against a large matrix multiply measured in the same run, and peak memory (each size in a fresh
 subprocess); writes everything to a JSON file.
 
@@ -76,7 +77,8 @@ def textbook(model: wct.Model, content: torch.Tensor, styles: list[torch.Tensor]
     for lv in reversed(wct.LEVELS):
         fc = textbook_encode(model, x, lv)
         outs = [_svd_whiten_color(fc, textbook_encode(model, s, lv), alpha) for s in styles]  # style re-encoded per level
-        x = model.decoder(lv)(sum(w * o for w, o in zip(weights, outs))).clamp(0, 1)
+        dec = model.decoder(lv)  # its plain modules (NCHW), as a reference port runs them
+        x = dec.layers(sum(w * o for w, o in zip(weights, outs)) / dec.scale.view(1, -1, 1, 1)).clamp(0, 1)
     return x
 
 
@@ -161,6 +163,8 @@ def run_size(side: int, repeats: int, compiled: bool) -> dict:
     three_w = [0.5, 0.3, 0.2]
     model.stylize(content, one, levels=wct.LEVELS, max_size=None)  # warm-up (also loads every decoder)
     res: dict = {"size": side, "ours": measure_ours(model, content, style_imgs, one, three_w, repeats)}
+    model.stylize(content, one, preview=True)
+    res["preview"] = stats([_timed(lambda: model.stylize(content, one, preview=True)) for _ in range(repeats)])  # 256 px, 3 levels
     res["textbook_one_style"] = stats([_timed(lambda: textbook(model, content, style_imgs[:1], [1.0], 0.6)) for _ in range(repeats)])
     res["textbook_three_styles"] = stats([_timed(lambda: textbook(model, content, style_imgs, three_w, 0.6)) for _ in range(max(1, repeats - 1))])
     flops = conv_flops(model, content, one)
@@ -194,6 +198,7 @@ def report(r: dict) -> None:
     tb1, tb3 = r["textbook_one_style"]["min"], r["textbook_three_styles"]["min"]
     print(f"\n{r['size']}x{r['size']} (all five levels): textbook {tb1:.2f} s one style, {tb3:.2f} s three styles; "
           f"matmul {r['matmul_gflops_per_s']} GFLOP/s; {r['conv_gflop']} GFLOP of convolutions; peak RSS {r['peak_rss_mib']:.0f} MiB")
+    print(f"  preview (preview=True: relu5_1..relu3_1 at 256 px, a precomputed Style): {r['preview']['min']:.2f} s")
     if "compile_seconds" in r:
         print(f"  (compiling every network at this size took {r['compile_seconds']} s, once per process and size)")
     for name in ("ours", "ours_compiled"):
