@@ -164,6 +164,11 @@ def run_size(side: int, repeats: int, compiled: bool) -> dict:
     model.stylize(content, one, levels=wct.LEVELS, max_size=None)  # warm-up (also loads every decoder)
     res: dict = {"size": side, "ours": measure_ours(model, content, style_imgs, one, three_w, repeats)}
     model.stylize(content, one, preview=True)
+    eight = [content.flip(-1) if i % 2 else content for i in range(8)]
+    loop = lambda: [model.stylize(c, style_imgs[0], max_size=None) for c in eight]  # noqa: E731 - style measured each time
+    batch = lambda: model.stylize_batch(eight, style_imgs[0], batch_size=4, max_size=None)  # noqa: E731
+    res["eight_images"] = {"loop": stats([_timed(loop) for _ in range(max(1, repeats - 1))]),
+                           "stylize_batch": stats([_timed(batch) for _ in range(max(1, repeats - 1))])}
     res["preview"] = stats([_timed(lambda: model.stylize(content, one, preview=True)) for _ in range(repeats)])  # 256 px, 3 levels
     res["textbook_one_style"] = stats([_timed(lambda: textbook(model, content, style_imgs[:1], [1.0], 0.6)) for _ in range(repeats)])
     res["textbook_three_styles"] = stats([_timed(lambda: textbook(model, content, style_imgs, three_w, 0.6)) for _ in range(max(1, repeats - 1))])
@@ -198,6 +203,9 @@ def report(r: dict) -> None:
     tb1, tb3 = r["textbook_one_style"]["min"], r["textbook_three_styles"]["min"]
     print(f"\n{r['size']}x{r['size']} (all five levels): textbook {tb1:.2f} s one style, {tb3:.2f} s three styles; "
           f"matmul {r['matmul_gflops_per_s']} GFLOP/s; {r['conv_gflop']} GFLOP of convolutions; peak RSS {r['peak_rss_mib']:.0f} MiB")
+    e = r["eight_images"]
+    print(f"  eight images, one style image (default levels): a stylize loop {e['loop']['min']:.2f} s, "
+          f"stylize_batch {e['stylize_batch']['min']:.2f} s = {e['loop']['min'] / e['stylize_batch']['min']:.2f}x")
     print(f"  preview (preview=True: relu5_1..relu3_1 at 256 px, a precomputed Style): {r['preview']['min']:.2f} s")
     if "compile_seconds" in r:
         print(f"  (compiling every network at this size took {r['compile_seconds']} s, once per process and size)")
