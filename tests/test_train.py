@@ -55,3 +55,15 @@ def test_export_writes_float16_weights_the_engine_verifies_and_loads(photos, tmp
     model = wct.load(device="cpu", decoders=tmp_path / "decoders")
     assert model.available_levels() == ("relu1_1",)
     assert model.reconstruct(content_array, "relu1_1").size == (88, 72)
+
+
+def test_a_run_continuing_shipped_weights_exports_the_total_training(photos, tmp_path):
+    dest = tmp_path / "decoders"
+    first = export_decoder(train_decoder(config(photos, tmp_path / "d", 3)), "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
+    cfg = config(photos, tmp_path / "e", 2)
+    cfg.init_from = str(dest / "relu1_1.safetensors")
+    second = export_decoder(train_decoder(cfg), "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
+    assert second["sha256"] != first["sha256"]
+    assert second["steps"] > first["steps"] and second["images_seen"] == first["images_seen"] + 2 * (second["steps"] - first["steps"])
+    fresh = export_decoder(train_decoder(config(photos, tmp_path / "f", 2)), "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
+    assert fresh["steps"] <= 2  # a run from scratch does not inherit the counts of what it replaces
