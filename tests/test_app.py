@@ -524,8 +524,12 @@ def test_styles_without_a_mask_share_the_rest(client, server, images, regions):
     assert np.abs(one - both).max() <= 2
     photo = as_array(Image.open(images["content"]))
     left_only = advanced(client, images["content"], [regions["red"]], levels=levels, alpha=1.0, masks=[regions["left"]])
-    changed = np.abs(left_only - photo).mean(-1)
-    assert changed[:, 52:].mean() < changed[:, :36].mean() / 2  # the right half stays (nearly) the photo
+    everywhere = advanced(client, images["content"], [regions["red"]], levels=levels, alpha=1.0)
+    changed, restyled = np.abs(left_only - photo).mean(-1), np.abs(everywhere - photo).mean(-1)
+    # the right half stays far nearer the photo than when the whole picture takes the style (what remains is the
+    # decoders' reconstruction error and the seam's reach, large on a picture this small)
+    assert changed[:, 52:].mean() < 0.6 * restyled[:, 52:].mean()
+    assert changed[:, :36].mean() > 0.8 * restyled[:, :36].mean()  # while the left half is restyled
 
 
 def test_mask_problems_get_clear_messages(client, server, images, regions):
