@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .transform import RTOL, mean_and_covariance, wct_matrix
+from .transform import RTOL, mean_and_covariance, wct_from_statistics
 
 __all__ = [
     "Flicker",
@@ -129,10 +129,8 @@ def wct_with_statistics(
     ``alpha * (S_style W(cov) (f - mean) + mu_style) + (1 - alpha) * f``. With the features' own
     statistics this equals ``transform.wct``.
     """
-    t = wct_matrix(content_cov, style_color, rtol).to(f.dtype)
-    mu = style_mean.reshape(*style_mean.shape[:-1], -1, 1).to(f.dtype)
-    out = t @ (f - content_mean.to(f.dtype)) + mu
-    return out if alpha == 1.0 else torch.lerp(f, out, alpha)
+    centered = f - content_mean.to(f.dtype)
+    return wct_from_statistics(centered, content_mean, content_cov, style_mean, style_color, alpha, rtol)
 
 
 def smoothed_statistics(f: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None, momentum: float):

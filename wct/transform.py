@@ -34,6 +34,7 @@ __all__ = [
     "color",
     "wct_matrix",
     "wct",
+    "wct_from_statistics",
     "blend_linear",
     "weighted_mean_and_covariance",
     "masked_wct",
@@ -114,14 +115,31 @@ def wct(
     if alpha == 0.0:
         return f.clone()  # exactly the content, with no work
     mean, cov, centered = centered_statistics(f)
+    return wct_from_statistics(centered, mean, cov, style_mean, style_color, alpha, rtol)
+
+
+def wct_from_statistics(
+    centered: torch.Tensor,
+    mean: torch.Tensor,
+    cov: torch.Tensor,
+    style_mean: torch.Tensor,
+    style_color: torch.Tensor,
+    alpha: float = 1.0,
+    rtol: float = RTOL,
+) -> torch.Tensor:
+    """``wct`` on features already centred by ``mean`` (..., C, 1), whitened with the given ``cov`` (..., C, C).
+
+    ``A @ centered + b`` with ``A = alpha * S W(cov) + (1 - alpha) I`` and ``b = alpha * mu_s + (1 - alpha) * mean``
+    folded in float64 beforehand; the statistics may be the features' own or others (e.g. smoothed over time).
+    """
     t = wct_matrix(cov, style_color, rtol)  # (..., C, C) float64
     mu = style_mean.reshape(*style_mean.shape[:-1], -1, 1).double()
     if alpha != 1.0:
         eye = torch.eye(t.shape[-1], dtype=t.dtype, device=t.device)
         t = alpha * t + (1.0 - alpha) * eye
-        mu = alpha * mu + (1.0 - alpha) * mean
-    out = t.to(f.dtype) @ centered
-    return out.add_(mu.to(f.dtype))
+        mu = alpha * mu + (1.0 - alpha) * mean.double()
+    out = t.to(centered.dtype) @ centered
+    return out.add_(mu.to(centered.dtype))
 
 
 def blend_linear(
