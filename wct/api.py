@@ -274,6 +274,7 @@ class Model:
         return Style.from_features({lv: taps[lv] for lv in lvls}, description=desc)
 
     @_downscaling
+    @torch.inference_mode()
     def blend(
         self,
         styles: Sequence[StyleInput],

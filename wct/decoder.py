@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import winograd
 from .encoder import LEVELS, parse_level
 
 __all__ = ["Decoder", "decoder_layers", "reflect_pad1", "STAGE_WIDTHS"]
@@ -67,18 +68,18 @@ class Decoder(nn.Module):
         return self._infer(x)
 
     def _infer(self, x: torch.Tensor) -> torch.Tensor:
-        """The same function, faster: NHWC convolutions, each upsampling written straight into the padded buffer."""
+        """The same function, faster: NHWC convolutions (Winograd where it pays), each upsampling written straight into
+        the padded buffer."""
         x = x.contiguous(memory_format=torch.channels_last)
         upsample = False
-        for mod in self.layers:
+        mods = list(self.layers)
+        for i, mod in enumerate(mods):
             if isinstance(mod, nn.Upsample):
                 upsample = True  # done by the padding that follows
             elif isinstance(mod, nn.ReflectionPad2d):
                 x, upsample = reflect_pad1(x, upsample=upsample), False
-            elif isinstance(mod, nn.ReLU):
-                x = x.relu_()
-            else:
-                x = mod(x)
+            elif isinstance(mod, nn.Conv2d):  # with the ReLU that follows it, if any
+                x = winograd.conv_padded(x, mod, relu=i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU))
         return x.contiguous()
 
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import winograd
 from .errors import InputError
 from .weights import ENCODER_ID, encoder_state
 
@@ -75,7 +76,10 @@ class Encoder(nn.Module):
                 x = F.max_pool2d(x, 2)
                 continue
             name = item[0]
-            x = F.relu(self.convs[name](x), inplace=not torch.is_grad_enabled())
+            if torch.is_grad_enabled():
+                x = F.relu(self.convs[name](x))
+            else:  # in place, and Winograd where it pays
+                x = winograd.conv_same(x, self.convs[name], relu=True)
             if name.endswith("_1"):
                 tap = "relu" + name[4:]
                 if tap == upto or not only_last:
@@ -83,3 +87,4 @@ class Encoder(nn.Module):
                 if tap == upto:
                     break
         return taps
+

@@ -1,0 +1,143 @@
+"""3x3 convolutions by Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray, 2016), for CPU inference.
+
+Each 4x4 block of outputs is computed from a 6x6 block of inputs with 36 channel-mixing matrix products
+instead of 144: a quarter of the direct convolution's multiplications, traded for two small linear
+transforms that cost little when the layers are wide. It computes the same function as ``F.conv2d``
+(relative error about 1e-5 in float32). Pure functions on tensors; the networks decide where to use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["conv3x3", "conv_padded", "conv_same", "disabled", "filter_transform", "filters_of", "worth_it", "zero_pad1"]
+
+# F(4x4, 3x3): input transform B^T, filter transform G, output transform A^T (Lavin & Gray, table 2)
+_BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0), (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
+_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6), (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+
+_CHUNK = 1 << 20  # elements of transformed input per pass (4 MB in float32): stays in cache, bounds the extra memory
+_MIN_TILES = 128  # tiles per pass at least, so the products stay efficient
+_enabled = True
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Within this block the networks use the library's direct convolutions only (for comparisons)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def _kron(m: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    t = torch.tensor(m, dtype=torch.float64)
+    return torch.kron(t, t).to(device=device, dtype=dtype)
+
+
+def filter_transform(weight: torch.Tensor) -> torch.Tensor:
+    """(K, C, 3, 3) kernels -> (36, C, K): G g G^T per kernel, computed in float64."""
+    g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
+    u = torch.einsum("ai,kcij,bj->abck", g, weight.double(), g)
+    return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
+
+
+def filters_of(conv: torch.nn.Conv2d) -> torch.Tensor:
+    """``filter_transform`` of a convolution's weights, cached on the module until they change."""
+    w = conv.weight
+    # inference tensors keep no version counter: their sum (a millisecond) tells a reloaded state apart
+    stamp = float(w.sum()) if w.is_inference() else w._version
+    key = (w.data_ptr(), stamp, w.device, w.dtype)
+    cached = getattr(conv, "_winograd_filters", None)
+    if cached is None or cached[0] != key:
+        cached = (key, filter_transform(w.detach()))
+        object.__setattr__(conv, "_winograd_filters", cached)
+    return cached[1]
+
+
+def worth_it(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
+    """Whether Winograd beats the library's convolution here (measured on CPUs with benchmarks/winograd.py):
+    float32 on the CPU, 3x3 kernels, no autograd, not under torch.compile, and not the narrowest layers
+    (64 -> 64 channels breaks even; 3 -> 64 loses) or the smallest maps."""
+    c, k = conv.in_channels, conv.out_channels
+    return (
+        _enabled
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and conv.kernel_size == (3, 3)
+        and conv.groups == 1
+        and min(c, k) >= 64
+        and max(c, k) >= 128
+        and x.shape[-1] * x.shape[-2] >= 256
+        and not torch.is_grad_enabled()
+        and not torch.compiler.is_compiling()
+    )
+
+
+def zero_pad1(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, H+2, W+2) with a border of zeros, channels_last."""
+    n, c, h, w = x.shape
+    out = torch.empty((n, c, h + 2, w + 2), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+    out[:, :, 1:-1, 1:-1] = x
+    out[:, :, 0] = 0
+    out[:, :, -1] = 0
+    out[:, :, :, 0] = 0
+    out[:, :, :, -1] = 0
+    return out
+
+
+def conv3x3(padded: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None, *, relu: bool = False) -> torch.Tensor:
+    """Valid 3x3 convolution of an already padded (N, C, H+2, W+2) input with filters from ``filter_transform``,
+    then the ReLU when asked.
+
+    Returns (N, K, H, W) in channels_last memory format; equals ``F.conv2d(padded, weight, bias)`` (and its ReLU).
+    """
+    n, c, hp, wp = padded.shape
+    h, w = hp - 2, wp - 2
+    k = u.shape[2]
+    th, tw = -(-h // 4), -(-w // 4)
+    extra_h, extra_w = 4 * th - h, 4 * tw - w
+    if extra_h or extra_w:  # whole tiles only: the extra outputs depend on the zeros alone and are cut off below
+        padded = F.pad(padded, (0, extra_w, 0, extra_h))
+    xh = padded.permute(0, 2, 3, 1)  # (N, H', W', C): a view when the input is channels_last
+    kb = _kron(_BT, u.dtype, u.device)
+    ka = _kron(_AT, u.dtype, u.device)
+    out = torch.empty((n, 4 * th, 4 * tw, k), dtype=u.dtype, device=u.device)
+    rows = max(-(-_MIN_TILES // (n * tw)), _CHUNK // (36 * n * tw * max(c, k)))  # tile rows per pass
+    bias_row = None if bias is None else bias.to(u.dtype).repeat(min(rows, th) * n * tw)  # (tiles * K,)
+    for r0 in range(0, th, rows):
+        r1 = min(th, r0 + rows)
+        band = xh[:, 4 * r0 : 4 * r1 + 2]
+        d = band.unfold(1, 6, 4).unfold(2, 6, 4).permute(4, 5, 0, 1, 2, 3).reshape(36, -1)  # (36, tiles*C)
+        v = (kb @ d).view(36, -1, c)  # B^T d B per tile and channel
+        m = torch.bmm(v, u).view(36, -1)  # (36, tiles*K): the channel mixing, one product per tile position
+        y = ka @ m if bias_row is None else torch.addmm(bias_row[: m.shape[1]], ka, m)  # A^T m A (+ bias)
+        if relu:
+            y = y.relu_()
+        out[:, 4 * r0 : 4 * r1].view(n, r1 - r0, 4, tw, 4, k).copy_(y.view(4, 4, n, r1 - r0, tw, k).permute(2, 3, 0, 4, 1, 5))
+    if extra_h or extra_w:
+        out = out[:, :h, :w].contiguous()
+    return out.permute(0, 3, 1, 2)
+
+
+def conv_padded(padded: torch.Tensor, conv: torch.nn.Conv2d, *, relu: bool) -> torch.Tensor:
+    """``conv`` (without padding of its own) on an already padded input, then the ReLU when asked; Winograd where it pays."""
+    if worth_it(padded, conv):
+        return conv3x3(padded, filters_of(conv), conv.bias, relu=relu)
+    y = conv(padded)
+    return y.relu_() if relu else y
+
+
+def conv_same(x: torch.Tensor, conv: torch.nn.Conv2d, *, relu: bool) -> torch.Tensor:
+    """``conv`` with its own zero padding of 1 (VGG's), then the ReLU when asked; Winograd where it pays."""
+    if worth_it(x, conv):
+        return conv3x3(zero_pad1(x), filters_of(conv), conv.bias, relu=relu)
+    y = conv(x)
+    return y.relu_() if relu else y
