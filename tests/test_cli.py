@@ -152,3 +152,18 @@ def test_folder_inputs_sharing_a_name_get_distinct_outputs(capsys, tmp_path, con
     code, _, err = run(capsys, "stylize", str(src), "-s", str(style_path), "--levels", "1", "-o", str(dst))
     assert code == 0, err
     assert sorted(p.name for p in dst.iterdir()) == ["a_jpg.png", "a_png.png"]
+
+
+def test_tile_size_is_checked_and_used(capsys, tmp_path, style_path, monkeypatch):
+    big = tmp_path / "big.png"
+    Image.fromarray(np.full((320, 272, 3), 120, np.uint8)).save(big)
+    with pytest.raises(SystemExit):
+        run(capsys, "stylize", str(big), "-s", str(style_path), "-o", str(tmp_path / "x.png"), "--tile-size", "100")
+    assert "multiple of 16 >= 256" in capsys.readouterr().err
+    seen = []
+    monkeypatch.setattr("wct.api.run_level_tiled", lambda x, lv, core, **kw: seen.append(core) or x)
+    out = tmp_path / "out.png"
+    code, _, err = run(capsys, "stylize", str(big), "-s", str(style_path), "-o", str(out), "--tile-size", "256",
+                       "--levels", "1", "--size", "full")  # fmt: skip
+    assert code == 0, err
+    assert seen == [256] and Image.open(out).size == (272, 320)

@@ -21,7 +21,8 @@ from .errors import InputError, WeightsError
 from .image import MAX_PIXELS, ImageInput, Source, from_tensor, pad_to_multiple, resize_to, to_tensor, working_size
 from .spatial import MaskInput, masks_at, prepare_masks
 from .style import BLEND_METHODS, Style, level_weights, per_level
-from .transform import masked_wct, wct
+from .tiling import run_level_tiled
+from .transform import masked_wct, wct, wct_from_statistics
 from .weights import ENCODER_ID, decoders_dir, load_verified, read_manifest
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "PREVIEW_LEVELS",
     "PREVIEW_SIZE",
     "PRESERVE_COLOR",
+    "TILE_ABOVE",
+    "DEFAULT_TILE_SIZE",
 ]
 
 StyleInput = Union[Style, ImageInput]
@@ -57,6 +60,8 @@ DEFAULT_LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
 PREVIEW_LEVELS = ("relu5_1", "relu4_1", "relu3_1")  # preview=True runs these (the coarse ones, the cheap decoders)...
 PREVIEW_SIZE = 256  # ...at this long side at most
 PRESERVE_COLOR = ("luminance", "histogram")
+TILE_ABOVE = 2048 * 2048  # working images with more pixels go through the networks in tiles (bounded memory)...
+DEFAULT_TILE_SIZE = 1024  # ...of this side (the cores; each tile adds 16-128 px of context per side)
 
 
 _DOWNSCALE = contextvars.ContextVar("wct_downscale", default=False)  # set per call by the public methods
@@ -141,6 +146,16 @@ def parse_size(size: int | None, name: str = "max_size") -> int | None:
     if size < 16:
         raise InputError(f"{name} must be at least 16 pixels, got {size}")
     return int(size)
+
+
+def parse_tile_size(tile_size: int | None) -> int | None:
+    """None (automatic), 0 (never tile) or a tile side: a multiple of 16, at least 256."""
+    if tile_size is None:
+        return None
+    ok = isinstance(tile_size, int) and not isinstance(tile_size, bool) and (tile_size == 0 or (tile_size >= 256 and tile_size % 16 == 0))
+    if not ok:
+        raise InputError(f"tile_size must be None (automatic), 0 (never tile) or a multiple of 16 >= 256, got {tile_size!r}")
+    return tile_size
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -345,6 +360,7 @@ class Model:
         preserve_color: str | None = None,
         blend_method: str = "linear",
         preview: bool = False,
+        tile_size: int | None = None,
         progress: Progress | None = None,
     ):
         """Restyle ``content`` after ``style`` (or a weighted blend of several), coarse to fine.
@@ -370,6 +386,10 @@ class Model:
             preview: a quick look: levels default to PREVIEW_LEVELS (relu5_1..relu3_1), and the long sides
                 of the content and of style images are capped at PREVIEW_SIZE (256 px). About a second on a
                 CPU with a precomputed Style.
+            tile_size: None: working images over TILE_ABOVE (2048x2048) pixels go through the networks in tiles
+                of DEFAULT_TILE_SIZE (1024 px) with overlapping margins, feathered together, each level whitened
+                with the whole image's statistics (bounded memory, no seams; about 1.5x the time). A number
+                (multiple of 16, >= 256) sets the tile side for any size; 0 never tiles. Masks never tile.
             progress: called as progress(done, total, level) after each level; an exception it raises stops
                 the run and propagates unchanged (use it to cancel, or to enforce a time limit).
             downscale: images over wct.image.MAX_PIXELS (50 MP) are shrunk to fit instead of refused (a JPEG
@@ -382,6 +402,7 @@ class Model:
         lvls = parse_levels((PREVIEW_LEVELS if preview else DEFAULT_LEVELS) if levels is None else levels)
         alphas = parse_alphas(alpha, lvls)
         mode = parse_preserve_color(preserve_color)
+        tile_size = parse_tile_size(tile_size)
         if preview:  # content and style images shrink alike, so strokes keep their size relative to the picture
             max_size = PREVIEW_SIZE if max_size is None else min(parse_size(max_size), PREVIEW_SIZE)
             style_size = PREVIEW_SIZE if style_size is None else min(parse_size(style_size, "style_size"), PREVIEW_SIZE)
@@ -405,7 +426,7 @@ class Model:
                 means, colors = [r.mean(lv) for r in regions], [r.color(lv) for r in regions]
                 return masked_wct(f.flatten(2)[0], mk, means, colors, alphas[lv]).view_as(f)
 
-        y = self._run(x, lvls, step, progress)
+        y = self._run(x, lvls, step, progress, tile_size=tile_size)
         if mode == "luminance":
             y = keep_luminance(y[..., : size[0], : size[1]], base)
         return self._finish(y, size, src)
@@ -425,6 +446,7 @@ class Model:
         style_size: int | None = DEFAULT_STYLE_SIZE,
         preserve_color: str | None = None,
         blend_method: str = "linear",
+        tile_size: int | None = None,
         progress: Progress | None = None,
     ) -> list:
         """``stylize`` for many contents and one style (or blend): the style is measured once, and contents of the
@@ -441,6 +463,7 @@ class Model:
         lvls = parse_levels(DEFAULT_LEVELS if levels is None else levels)
         alphas = parse_alphas(alpha, lvls)
         mode = parse_preserve_color(preserve_color)
+        tile_size = parse_tile_size(tile_size)
         shared = None if mode == "histogram" else self._style_for(style, weights, lvls, style_size, None, blend_method)
         results: list = [None] * len(contents)
         pending: dict[tuple, list] = {}  # working shape -> [(index, x, size, src)], flushed batch_size at a time
@@ -450,11 +473,11 @@ class Model:
             size = items[0][2]
             base = x[..., : size[0], : size[1]]
             if shared is not None:
-                y = self._run(x, lvls, self._plain_step(shared, alphas), None)
+                y = self._run(x, lvls, self._plain_step(shared, alphas), None, tile_size=tile_size)
             else:  # histogram mode: each content recolours the style images itself
                 y = torch.cat([self._run(x[j : j + 1], lvls, self._plain_step(
-                    self._style_for(style, weights, lvls, style_size, base[j : j + 1], blend_method), alphas), None)
-                    for j in range(len(items))])
+                    self._style_for(style, weights, lvls, style_size, base[j : j + 1], blend_method), alphas), None,
+                    tile_size=tile_size) for j in range(len(items))])
             if mode == "luminance":
                 y = keep_luminance(y[..., : size[0], : size[1]], base)
             for j, (i, _, _, src) in enumerate(items):
@@ -474,23 +497,55 @@ class Model:
 
     @staticmethod
     def _plain_step(st: Style, alphas: Mapping[str, float]):
-        """The per-level transform of plain (unmasked) stylization: features (B, C, h, w) -> same."""
+        """The per-level transform of plain (unmasked) stylization: features (B, C, h, w) -> same, whitened with their
+        own statistics or, in tiles, with ``stats`` (the whole image's mean and covariance)."""
 
-        def step(f: torch.Tensor, lv: str) -> torch.Tensor:
-            return wct(f.flatten(2), st.mean(lv), st.color(lv), alphas[lv]).view_as(f)
+        def step(f: torch.Tensor, lv: str, stats=None) -> torch.Tensor:
+            if stats is None:
+                return wct(f.flatten(2), st.mean(lv), st.color(lv), alphas[lv]).view_as(f)
+            mean, cov = stats
+            flat = f.flatten(2)
+            return wct_from_statistics(flat - mean.to(flat.dtype), mean, cov, st.mean(lv), st.color(lv), alphas[lv]).view_as(f)
 
+        step.tileable = True  # type: ignore[attr-defined]
         return step
 
-    def _run(self, x: torch.Tensor, lvls: Sequence[str], step, progress: Progress | None, rounds: int = 1) -> torch.Tensor:
-        """Coarse to fine, ``rounds`` times: at each level encode, transform the tap with ``step(f, level)``, decode."""
+    def _run(
+        self, x: torch.Tensor, lvls: Sequence[str], step, progress: Progress | None, rounds: int = 1, tile_size: int | None = None
+    ) -> torch.Tensor:
+        """Coarse to fine, ``rounds`` times: at each level encode, transform the tap with ``step(f, level)``, decode;
+        in tiles when the image is big (see ``tile_size`` in ``stylize``)."""
+        core = self._tile_core(x, step, tile_size)
         total = rounds * len(lvls)
         for r in range(rounds):
             for i, lv in enumerate(lvls):
-                # one expression, so the encoder's features are freed before the decoder runs
-                x = self.decode(step(self.encode(x, lv, only_last=True)[lv], lv), lv).clamp_(0, 1)
+                if core:
+                    x = run_level_tiled(x, lv, core, encode=functools.partial(self._encode_one, level=lv),
+                                        transform=lambda f, stats, lv=lv: step(f, lv, stats),
+                                        decode=functools.partial(self.decode, level=lv))  # fmt: skip
+                else:  # one expression, so the encoder's features are freed before the decoder runs
+                    x = self.decode(step(self.encode(x, lv, only_last=True)[lv], lv), lv).clamp_(0, 1)
                 if progress is not None:
                     progress(r * len(lvls) + i + 1, total, lv)
         return x
+
+    def _encode_one(self, x: torch.Tensor, level: str) -> torch.Tensor:
+        return self.encode(x, level, only_last=True)[level]
+
+    @staticmethod
+    def _tile_core(x: torch.Tensor, step, tile_size: int | None) -> int:
+        """The tiles' core side for this run, or 0 for the whole image at once."""
+        h, w = x.shape[-2:]
+        auto = tile_size is None
+        if auto:
+            tile_size = DEFAULT_TILE_SIZE if h * w > TILE_ABOVE else 0
+        if not tile_size or (h <= tile_size and w <= tile_size):
+            return 0
+        if not getattr(step, "tileable", False):  # masks: each region's statistics come from the whole image at once
+            if auto:
+                return 0
+            raise InputError("tiles are not available with masks; drop tile_size (the image is then processed whole)")
+        return tile_size
 
     @_downscaling
     @torch.inference_mode()
@@ -505,6 +560,7 @@ class Model:
         iterations: int = 1,
         style_size: int | None = DEFAULT_STYLE_SIZE,
         blend_method: str = "linear",
+        tile_size: int | None = None,
         progress: Progress | None = None,
     ) -> Image.Image:
         """Synthesise a texture after ``style`` from seeded noise (Li et al., section 4: texture synthesis).
@@ -518,6 +574,7 @@ class Model:
             seed: the noise seed: the same seed (and inputs) give the same image.
             levels: layer names or 1..5, run deepest first. Default: all five.
             iterations: how many coarse-to-fine passes (1..10).
+            tile_size: as in ``stylize`` (big textures go through the networks in tiles).
         Returns:
             A PIL image of ``size``.
         Raises:
@@ -529,15 +586,13 @@ class Model:
         if isinstance(iterations, bool) or not isinstance(iterations, int) or not 1 <= iterations <= 10:
             raise InputError(f"iterations must be a whole number in 1..10, got {iterations!r}")
         lvls = parse_levels(levels)
+        tile_size = parse_tile_size(tile_size)
         st = self._style_for(style, weights, lvls, style_size, None, blend_method)
         gen = torch.Generator().manual_seed(seed)  # CPU noise: the same on every device
         noise = torch.rand(1, 3, max(h, 32), max(w, 32), generator=gen)
         x, _ = pad_to_multiple(noise.to(self.device), 16)
-
-        def step(f: torch.Tensor, lv: str) -> torch.Tensor:  # f: (1, C, h, w)
-            return wct(f.flatten(2), st.mean(lv), st.color(lv), 1.0).view_as(f)
-
-        y = self._run(x, lvls, step, progress, rounds=iterations)
+        step = self._plain_step(st, dict.fromkeys(lvls, 1.0))
+        y = self._run(x, lvls, step, progress, rounds=iterations, tile_size=tile_size)
         return from_tensor(y[..., :h, :w].float(), Source("pil"))
 
     @_downscaling

@@ -97,6 +97,15 @@ def _size_arg(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"expected a number of pixels or 'full', got {text!r}") from None
 
 
+def _tile_size_arg(text: str) -> int:
+    from .api import parse_tile_size
+
+    try:
+        return parse_tile_size(int(text))  # type: ignore[return-value]
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(f"expected 0 (never tile) or a multiple of 16 >= 256, got {text!r}") from None
+
+
 def _cmd_stylize(args) -> int:
     from .api import load
 
@@ -144,7 +153,7 @@ def _cmd_stylize(args) -> int:
         style_objs = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     kw = dict(alpha={**level_alpha, "default": args.alpha} if level_alpha else args.alpha, levels=levels, max_size=args.size,
               style_size=args.style_size, preserve_color=args.preserve_color, preview=args.preview,
-              downscale=args.downscale)  # fmt: skip
+              downscale=args.downscale, tile_size=args.tile_size)  # fmt: skip
     if args.mask:
         style, kw["masks"] = style_objs, list(args.mask)
     elif len(style_objs) == 1:
@@ -236,7 +245,7 @@ def _cmd_batch(args) -> int:
     model = load(device=args.device)  # measures the style once, here; Ray's workers load their own
     styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
-    options = dict(alpha=args.alpha, levels=levels, max_size=args.size, downscale=args.downscale)
+    options = dict(alpha=args.alpha, levels=levels, max_size=args.size, downscale=args.downscale, tile_size=args.tile_size)
     inputs = (*paths, *(p for p, _ in specs))
     failed: list[tuple[Path, str]] = []
     from tqdm import tqdm
@@ -329,7 +338,7 @@ def _cmd_texture(args) -> int:
     levels = parse_levels(args.levels)
     styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
-    img = model.texture(style, size=size, seed=args.seed, levels=levels, iterations=args.iterations)
+    img = model.texture(style, size=size, seed=args.seed, levels=levels, iterations=args.iterations, tile_size=args.tile_size)
     save_image(img, out, overwrite=args.overwrite, inputs=tuple(p for p, _ in specs))
     print(out)
     return 0
@@ -386,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"wct {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def tiles(sp):
+        sp.add_argument("--tile-size", type=_tile_size_arg, default=None, metavar="PX",
+                        help="process in tiles of PX (multiple of 16, >= 256; 0 = never); default: tiles of 1024 px "
+                             "only for images over 2048x2048")  # fmt: skip
+
     def common(sp, size=True):
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
         sp.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -410,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the content's colours: luminance-only transfer, or recolour the style to the content first")
     s.add_argument("--preview", action="store_true", help="quick look: relu5_1..relu3_1 at 256 px at most")
     common(s)
+    tiles(s)
     s.set_defaults(func=_cmd_stylize)
 
     v = sub.add_parser("video", help="restyle a video (audio kept) with temporal coherence; resumes if interrupted")
@@ -444,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--ray-cpus", type=int, default=None, help="with --ray local: CPUs the local Ray may use (default: all)")
     b.add_argument("--batch-size", type=int, default=8, help="images per Ray batch (default 8)")
     common(b)
+    tiles(b)
     b.set_defaults(func=_cmd_batch)
 
     st = sub.add_parser("style", help="precompute (and blend) style statistics into a .safetensors file")
@@ -468,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     tx.add_argument("--level-weights", action="append", metavar="LEVEL=W1,W2,...", help="blend weights for one level (repeat)")
     tx.add_argument("--blend", choices=("linear", "wasserstein"), default="linear", help="how several styles are mixed (default linear)")
     common(tx, size=False)
+    tiles(tx)
     tx.set_defaults(func=_cmd_texture)
 
     r = sub.add_parser("reconstruct", help="encode and decode an image at one level (checks a decoder)")
