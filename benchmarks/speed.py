@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from wct import winograd
 from wct.encoder import CAFFE_MEAN_BGR, VGG16_CFG
-from wct.transform import centered_statistics, wct_matrix
+from wct.transform import centered_statistics, flat_features, wct_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT, STYLES = ROOT / "assets" / "content_astronaut.jpg", [ROOT / "assets" / n for n in ("style.jpg", "style_night_cafe.jpg", "style_harvest.jpg")]
@@ -90,16 +91,16 @@ def staged(model: wct.Model, content: torch.Tensor, style: wct.Style, alpha: flo
     x = content
     for lv in reversed(wct.LEVELS):
         t0 = time.perf_counter()
-        fmap = model.encode(x, lv, only_last=True)[lv]  # (1, C, h, w)
-        f = fmap.flatten(2)
+        fmap = model.encode(x, lv, only_last=True)[lv]  # (1, C, h, w), NHWC in memory
+        f = flat_features(fmap)  # (1, C, h*w), a view
         t1 = time.perf_counter()
         mean, cov, centered = centered_statistics(f)
         a = alpha * wct_matrix(cov, style.color(lv)) + (1 - alpha) * torch.eye(f.shape[1], dtype=torch.float64)
         b = alpha * style.mean(lv).double().view(-1, 1) + (1 - alpha) * mean
         t2 = time.perf_counter()
-        g = (a.float() @ centered).add_(b.float())
+        g = (centered.mT @ a.float().mT).mT.add_(b.float())  # as transform.wct_from_statistics does for NHWC maps
         t3 = time.perf_counter()
-        x = model.decode(g.view_as(fmap), lv).clamp(0, 1)
+        x = model.decode(g.view(fmap.shape), lv).clamp(0, 1)
         t4 = time.perf_counter()
         t["encode"] += t1 - t0
         t["decompose"] += t2 - t1
@@ -117,7 +118,8 @@ def conv_flops(model: wct.Model, content: torch.Tensor, style: wct.Style) -> flo
         k = mod.kernel_size[0] * mod.kernel_size[1]
         total[0] += 2.0 * mod.in_channels * mod.out_channels * k * out.shape[-1] * out.shape[-2] * out.shape[0]
 
-    mods = list(model.encoder.modules()) + [m for lv in wct.LEVELS for m in model.decoder(lv).modules()]
+    decoders = [model.decoder(lv) for lv in wct.LEVELS]
+    mods = list(model.encoder.modules()) + [m for d in decoders for m in d.modules()] + [d._first_conv() for d in decoders]
     handles = [m.register_forward_hook(hook) for m in mods if isinstance(m, torch.nn.Conv2d)]
     with winograd.disabled():
         model.stylize(content, style, levels=wct.LEVELS, max_size=None)
@@ -194,6 +196,15 @@ def run_size(side: int, repeats: int, compiled: bool) -> dict:
     return res
 
 
+def textbook_only(side: int, repeats: int) -> dict:
+    """The textbook pipeline alone (run in a fresh process with PyTorch's default allocator, as a port runs)."""
+    model = wct.load()
+    content = image(CONTENT, side)
+    style = [image(STYLES[0], min(side, wct.DEFAULT_STYLE_SIZE))]
+    textbook(model, content, style, [1.0], 0.6)  # warm-up
+    return stats([_timed(lambda: textbook(model, content, style, [1.0], 0.6)) for _ in range(repeats)])
+
+
 def peak_only(side: int) -> dict:
     """Peak memory of one re-render at ``side`` (fresh process)."""
     model = wct.load()
@@ -207,6 +218,10 @@ def report(r: dict) -> None:
     tb1, tb3 = r["textbook_one_style"]["min"], r["textbook_three_styles"]["min"]
     print(f"\n{r['size']}x{r['size']} (all five levels): textbook {tb1:.2f} s one style, {tb3:.2f} s three styles; "
           f"matmul {r['matmul_gflops_per_s']} GFLOP/s; {r['conv_gflop']} GFLOP of convolutions; peak RSS {r['peak_rss_mib']:.0f} MiB")
+    tbd = r["textbook_one_style_default_allocator"]["min"]
+    print(f"  (the textbook in a process of its own without huge pages, PyTorch's default allocator: {tbd:.2f} s one style; "
+          f"huge pages, which wct turns on, speed it up {tbd / tb1:.2f}x; every ratio below is against the same-process "
+          f"run, with huge pages)")
     e = r["eight_images"]
     print(f"  eight images, one style image (default levels): a stylize loop {e['loop']['min']:.2f} s, "
           f"stylize_batch {e['stylize_batch']['min']:.2f} s = {e['loop']['min'] / e['stylize_batch']['min']:.2f}x")
@@ -238,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--_one", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--_compile", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--_peak", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--_textbook", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._one:
         print(json.dumps(run_size(args._one, args.repeats, args._compile)))
@@ -245,11 +261,18 @@ def main(argv: list[str] | None = None) -> int:
     if args._peak:
         print(json.dumps(peak_only(args._peak)))
         return 0
+    if args._textbook:
+        print(json.dumps(textbook_only(args._textbook, args.repeats)))
+        return 0
     results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "sizes": [], "memory": []}
     for side in [int(s) for s in args.sizes.split(",") if s]:
         cmd = [sys.executable, __file__, "--_one", str(side), "--repeats", str(args.repeats)] + ([] if args.no_compile else ["--_compile"])
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
+        env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "0"}  # no huge pages: PyTorch's default, as a reference port runs
+        out = subprocess.run([sys.executable, __file__, "--_textbook", str(side), "--repeats", str(args.repeats)],
+                             capture_output=True, text=True, check=True, env=env)  # fmt: skip
+        r["textbook_one_style_default_allocator"] = json.loads(out.stdout.strip().splitlines()[-1])
         results["sizes"].append(r)
         report(r)
     for side in [int(s) for s in args.memory_sizes.split(",") if s]:

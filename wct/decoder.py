@@ -62,10 +62,23 @@ class Decoder(nn.Module):
         return int(self.scale.numel())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = features / self.scale.view(1, -1, 1, 1).to(features.dtype)
-        if torch.is_grad_enabled() or torch.compiler.is_compiling():
-            return self.layers(x)  # training, or torch.compile (which fuses the padding itself): the plain modules
-        return self._infer(x)
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():  # training, or torch.compile (which fuses the
+            return self.layers(features / self.scale.view(1, -1, 1, 1).to(features.dtype))  # padding): plain modules
+        return self._infer(features)
+
+    def _first_conv(self) -> nn.Conv2d:
+        """The first convolution with the input scale folded into its weights (conv(x / s) = conv'(x)), cached."""
+        conv = self.layers[1]
+        key = (winograd.stamp(conv.weight), winograd.stamp(self.scale))
+        cached = getattr(self, "_folded", None)
+        if cached is None or cached[0] != key:
+            folded = nn.Conv2d(conv.in_channels, conv.out_channels, 3).to(conv.weight.device, conv.weight.dtype)
+            folded.weight.data = conv.weight.detach() / self.scale.view(1, -1, 1, 1).to(conv.weight.dtype)
+            folded.bias.data = conv.bias.detach().clone()
+            folded.requires_grad_(False)
+            cached = (key, folded.to(memory_format=torch.channels_last))
+            object.__setattr__(self, "_folded", cached)
+        return cached[1]
 
     def _infer(self, x: torch.Tensor) -> torch.Tensor:
         """The same function, faster: NHWC convolutions (Winograd where it pays), each upsampling written straight into
@@ -73,6 +86,7 @@ class Decoder(nn.Module):
         x = x.contiguous(memory_format=torch.channels_last)
         upsample = False
         mods = list(self.layers)
+        mods[1] = self._first_conv()  # the input scale lives in its weights: no pass over the features
         for i, mod in enumerate(mods):
             if isinstance(mod, nn.Upsample):
                 upsample = True  # done by the padding that follows

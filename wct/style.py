@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from .decoder import STAGE_WIDTHS
 from .encoder import LEVELS, parse_level
 from .errors import InputError, OutputError, StyleFileError
-from .transform import blend_linear, blend_wasserstein, coloring_matrix, mean_and_covariance
+from .transform import blend_linear, blend_wasserstein, coloring_matrix, flat_features, mean_and_covariance
 from .weights import ENCODER_ID
 
 __all__ = ["Style", "normalize_weights", "level_weights", "per_level", "BLEND_METHODS", "DEFAULT_KEY"]
@@ -95,7 +95,7 @@ class Style:
         """Statistics of encoder taps {level: (1, C, h, w)}."""
         stats = {}
         for level, f in taps.items():
-            mean, cov = mean_and_covariance(f.flatten(2)[0])  # (C, 1), (C, C)
+            mean, cov = mean_and_covariance(flat_features(f)[0])  # (C, 1), (C, C)
             stats[level] = (mean[:, 0], coloring_matrix(cov))
         return cls(stats, description=description)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from .encoder import LEVELS
+from .transform import flat_features
 
 __all__ = ["Tile", "tiles", "feather", "Moments", "margin_for", "run_level_tiled"]
 
@@ -130,14 +131,14 @@ def run_level_tiled(
     for t in parts:  # pass 1: the whole image's statistics, from the cores
         f = encode(t.crop(x))
         core_f = f[..., (t.cy0 - t.y0) // stride : (t.cy1 - t.y0) // stride, (t.cx0 - t.x0) // stride : (t.cx1 - t.x0) // stride]
-        moments.add(core_f.flatten(2))
+        moments.add(flat_features(core_f))
         del f, core_f
     stats = moments.result()
     out = torch.zeros_like(x)
     total = torch.zeros((1, 1, h, w), dtype=x.dtype, device=x.device)
     for t in parts:  # pass 2: transform with those statistics, decode, feather in
         f = encode(t.crop(x))
-        y = decode(transform(f.flatten(2), stats).view_as(f)).clamp_(0, 1)
+        y = decode(transform(flat_features(f), stats).view(f.shape)).clamp_(0, 1)
         del f
         wt = feather(t, margin).to(y)
         t.crop(out).add_(y * wt)

@@ -25,6 +25,7 @@ import torch
 
 __all__ = [
     "RTOL",
+    "flat_features",
     "mean_and_covariance",
     "centered_statistics",
     "psd_power",
@@ -43,6 +44,17 @@ __all__ = [
 ]
 
 RTOL = 1e-5
+
+
+def flat_features(f: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H*W), a view without copying for contiguous and channels_last (NHWC) maps alike.
+
+    The transforms below keep the layout they are given, so NHWC features go through WCT and on to the
+    decoder with no transposing copies; ``result.view(f.shape)`` restores the map.
+    """
+    if f.dim() == 4 and not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
+        return f.permute(0, 2, 3, 1).flatten(1, 2).transpose(1, 2)
+    return f.flatten(2)
 
 
 def mean_and_covariance(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +150,10 @@ def wct_from_statistics(
         eye = torch.eye(t.shape[-1], dtype=t.dtype, device=t.device)
         t = alpha * t + (1.0 - alpha) * eye
         mu = alpha * mu + (1.0 - alpha) * mean.double()
-    out = t.to(centered.dtype) @ centered
+    if centered.shape[-2] > 1 and centered.stride(-2) == 1:  # channels fastest (NHWC maps): keep that layout
+        out = (centered.transpose(-1, -2) @ t.to(centered.dtype).transpose(-1, -2)).transpose(-1, -2)
+    else:
+        out = t.to(centered.dtype) @ centered
     return out.add_(mu.to(centered.dtype))
 
 

@@ -14,14 +14,14 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-__all__ = ["conv3x3", "conv_padded", "conv_same", "disabled", "filter_transform", "filters_of", "worth_it", "zero_pad1"]
+__all__ = ["conv3x3", "conv_padded", "conv_same", "disabled", "filter_transform", "filters_of", "stamp", "worth_it", "zero_pad1"]
 
 # F(4x4, 3x3): input transform B^T, filter transform G, output transform A^T (Lavin & Gray, table 2)
 _BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0), (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
 _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6), (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
 _AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
 
-_CHUNK = 1 << 20  # elements of transformed input per pass (4 MB in float32): stays in cache, bounds the extra memory
+_CHUNK = 1 << 19  # elements of transformed input per pass (2 MB in float32): stays in cache, bounds the extra memory
 _MIN_TILES = 128  # tiles per pass at least, so the products stay efficient
 _enabled = True
 
@@ -49,12 +49,16 @@ def filter_transform(weight: torch.Tensor) -> torch.Tensor:
     return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
 
 
+def stamp(t: torch.Tensor) -> tuple:
+    """Tells a tensor's current contents apart from earlier ones, for caches derived from weights (inference tensors
+    keep no version counter: their sum, a millisecond, tells a reloaded state apart)."""
+    return (t.data_ptr(), float(t.sum()) if t.is_inference() else t._version, t.device, t.dtype)
+
+
 def filters_of(conv: torch.nn.Conv2d) -> torch.Tensor:
     """``filter_transform`` of a convolution's weights, cached on the module until they change."""
     w = conv.weight
-    # inference tensors keep no version counter: their sum (a millisecond) tells a reloaded state apart
-    stamp = float(w.sum()) if w.is_inference() else w._version
-    key = (w.data_ptr(), stamp, w.device, w.dtype)
+    key = stamp(w)
     cached = getattr(conv, "_winograd_filters", None)
     if cached is None or cached[0] != key:
         cached = (key, filter_transform(w.detach()))
