@@ -65,3 +65,13 @@ def random_model() -> wct.Model:
     """Real encoder with untrained (seeded) decoders, for properties that do not depend on training."""
     torch.manual_seed(0)
     return wct.load(device="cpu", decoders={lv: Decoder(lv) for lv in LEVELS})
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: tiny frames run many times faster so on a busy two-core machine, and a Ray
+    worker with one CPU uses one (float sums then come in the same order on both sides of a comparison)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

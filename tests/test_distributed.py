@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from conftest import smooth_image
 from PIL import Image
 
 from wct.cli import main
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Both paths with one torch thread each (a Ray worker with one CPU uses one): float sums in the same order."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # both paths with one thread, as a one-CPU Ray worker
 
 
 @pytest.fixture(scope="module")

@@ -199,6 +199,6 @@ def load_verified(path: Path, sha256: str, what: str) -> dict[str, torch.Tensor]
         raise WeightsError(f"{what}: {path} does not exist; fix: reinstall wct or set WCT_DECODERS_DIR to a folder with trained decoders")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != sha256:
-        state = _read_safetensors(path, what)  # gives the clearer message for lfs pointers and truncation
+        _read_safetensors(path, what)  # gives the clearer message for lfs pointers and truncation
         raise WeightsError(f"{what}: {path} has SHA-256 {digest[:12]}..., the manifest expects {sha256[:12]}...; fix: restore the file (git checkout) or retrain")
     return _read_safetensors(path, what)
