@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry or version check: starts offline
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # huge pages for the big feature maps, before torch loads (see wct/__init__.py)
 
 import base64
 import hashlib

@@ -165,3 +165,32 @@ def test_a_compiled_model_gives_the_eager_result(random_model, content_array, st
     eager = random_model.stylize(content_array, style, levels=["relu1_1"], max_size=64)
     fast = compiled.stylize(content_array, style, levels=["relu1_1"], max_size=64)
     assert np.abs(np.asarray(eager, dtype=int) - np.asarray(fast, dtype=int)).max() <= 1
+
+
+def test_half_precision_stays_close_to_float32(model, content_array, style_array):
+    """half=True (autocast; bfloat16 on a CPU, float16 on CUDA) gives nearly the float32 picture, never NaN."""
+    half = wct.load(device="cpu", half=True)
+    kw = dict(levels=["relu3_1", "relu2_1", "relu1_1"], alpha=0.8)
+    full = np.asarray(model.stylize(content_array, style_array, **kw)).astype(float)
+    approx = np.asarray(half.stylize(content_array, style_array, **kw)).astype(float)
+    assert np.abs(full - approx).mean() < 2.0  # of 255 (0.4 measured)
+    taps = half.encode(torch.rand(1, 3, 32, 32), "relu2_1")
+    assert all(t.dtype == torch.float32 for t in taps.values())
+
+
+def test_half_precision_redoes_an_overflowing_image_in_float32(content_array, style_array, monkeypatch):
+    half = wct.load(device="cpu", half=True)
+    full = wct.load(device="cpu")
+    forward = half.encoder.forward
+
+    def overflowing(rgb, upto="relu5_1", *, only_last=False):
+        taps = forward(rgb, upto, only_last=only_last)
+        if torch.is_autocast_enabled("cpu"):  # what float16 does to activations past 65504
+            taps = {k: v * float("inf") for k, v in taps.items()}
+        return taps
+
+    monkeypatch.setattr(half.encoder, "forward", overflowing)
+    kw = dict(levels=["relu2_1", "relu1_1"])
+    got = np.asarray(half.stylize(content_array, style_array, **kw)).astype(float)
+    want = np.asarray(full.stylize(content_array, style_array, **kw)).astype(float)
+    assert np.isfinite(got).all() and np.abs(got - want).mean() < 6.0

@@ -182,9 +182,14 @@ class Model:
         device: "cpu", "cuda", "cuda:1" ...; None picks CUDA when available.
         encoder_weights: an explicit converted VGG-16 safetensors file (checked like the cached one).
         decoders: a folder with MANIFEST.json, or {level: Decoder}; None uses the shipped decoders.
-        compile: run the networks through ``torch.compile`` (inductor, weights frozen): about 1.3x faster
-            convolutions once compiled, but each new image size costs a compilation (tens of seconds on a
-            CPU), so it pays for long runs at fixed sizes (folders, video, a server), not for one image.
+        compile: run the networks through ``torch.compile`` (inductor, weights frozen, direct convolutions).
+            Each new image size costs a compilation (tens of seconds on a CPU), so it pays only for long
+            runs at fixed sizes (folders, video, a server); on a CPU the eager path, with its Winograd
+            convolutions, is usually as fast (benchmarks/README.md).
+        half: run the encoder and decoders in half precision (autocast: float16 on CUDA, for tensor cores;
+            bfloat16 elsewhere, which CPUs without native support run slowly). Statistics and the transform
+            stay in float32/float64, and an image whose activations overflow is redone in float32, so the
+            result is never NaN. Off by default.
     """
 
     def __init__(
@@ -194,9 +199,12 @@ class Model:
         encoder_weights: str | os.PathLike | None = None,
         decoders: str | os.PathLike | Mapping[str, Decoder] | None = None,
         compile: bool = False,
+        half: bool = False,
     ) -> None:
         self.device = resolve_device(device)
         self.compile = bool(compile)
+        self.half = bool(half)
+        self._half_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         self._compiled: dict[int, Callable] = {}
         self.encoder = Encoder(encoder_weights).to(self.device)
         self._lock = threading.Lock()
@@ -241,12 +249,23 @@ class Model:
 
     def encode(self, rgb: torch.Tensor, upto: str, *, only_last: bool = False) -> dict[str, torch.Tensor]:
         """The encoder's taps relu1_1..``upto`` (just ``upto`` with ``only_last``) of (B, 3, H, W) RGB in [0, 1]
-        (compiled when asked)."""
-        return self._call(self.encoder, rgb, upto=upto, only_last=only_last)
+        (compiled, in half precision when asked; the taps are float32 either way)."""
+        return self._precise(self.encoder, rgb, upto=upto, only_last=only_last)
 
     def decode(self, features: torch.Tensor, level: str) -> torch.Tensor:
-        """RGB (B, 3, H, W) from features at ``level`` (compiled when asked)."""
-        return self._call(self.decoder(level), features)
+        """RGB (B, 3, H, W) from features at ``level`` (compiled, in half precision when asked; float32 out)."""
+        return self._precise(self.decoder(level), features)
+
+    def _precise(self, net: torch.nn.Module, *args, **kwargs):
+        """``net`` in half precision when asked, results back in float32; non-finite results are redone in float32."""
+        if not self.half:
+            return self._call(net, *args, **kwargs)
+        with torch.autocast(self.device.type, dtype=self._half_dtype):
+            out = self._call(net, *args, **kwargs)
+        items = out.values() if isinstance(out, dict) else [out]
+        if all(bool(torch.isfinite(t).all()) for t in items):
+            return {k: v.float() for k, v in out.items()} if isinstance(out, dict) else out.float()
+        return self._call(net, *args, **kwargs)  # overflowed in half precision: this one in float32
 
     def _call(self, net: torch.nn.Module, *args, **kwargs):
         if not self.compile:
@@ -609,9 +628,11 @@ _models: dict[str, Model] = {}
 _models_lock = threading.Lock()
 
 
-def load(*, device: str | torch.device | None = None, encoder_weights=None, decoders=None, compile: bool = False) -> Model:
+def load(
+    *, device: str | torch.device | None = None, encoder_weights=None, decoders=None, compile: bool = False, half: bool = False
+) -> Model:
     """A new Model (see Model for the arguments)."""
-    return Model(device=device, encoder_weights=encoder_weights, decoders=decoders, compile=compile)
+    return Model(device=device, encoder_weights=encoder_weights, decoders=decoders, compile=compile, half=half)
 
 
 def _default(device: str | torch.device | None) -> Model:

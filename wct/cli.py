@@ -140,7 +140,7 @@ def _cmd_stylize(args) -> int:
         output_format(out)
         if out.exists() and not args.overwrite:
             raise OutputError(f"{out} already exists; pass --overwrite to replace it")
-    model = load(device=args.device)
+    model = load(device=args.device, half=args.half)
     from .api import DEFAULT_LEVELS, PREVIEW_LEVELS, parse_levels
     from .style import Style
 
@@ -203,7 +203,7 @@ def _cmd_video(args) -> int:
 
     specs = [parse_style_arg(s) for s in args.style]
     weights = normalize_weights([w for _, w in specs], len(specs))
-    model = load(device=args.device)
+    model = load(device=args.device, half=args.half)
     levels = parse_levels(args.levels or ",".join(DEFAULT_LEVELS))
     styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
@@ -242,7 +242,7 @@ def _cmd_batch(args) -> int:
     targets = list(zip(paths, _output_names(paths, out, args.format)))
     todo = [(src, dst) for src, dst in targets if args.overwrite or not dst.exists()]  # finished earlier: not redone
     levels = parse_levels(args.levels or ",".join(DEFAULT_LEVELS))
-    model = load(device=args.device)  # measures the style once, here; Ray's workers load their own
+    model = load(device=args.device, half=args.half)  # measures the style once, here; Ray's workers load their own
     styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
     options = dict(alpha=args.alpha, levels=levels, max_size=args.size, downscale=args.downscale, tile_size=args.tile_size)
@@ -311,7 +311,7 @@ def _cmd_style(args) -> int:
     level_weights = parse_level_values(args.level_weights, "--level-weights")
     if level_weights:
         weights = {**level_weights, "default": weights}
-    model = load(device=args.device)
+    model = load(device=args.device, half=args.half)
     levels = parse_levels(args.levels)
     styles = [_load_style_arg(model, s, levels, args.style_size, args.downscale) for s in args.images]
     style = Style.blend(styles, weights, method=args.blend) if (len(styles) > 1 or weights) else styles[0]
@@ -334,7 +334,7 @@ def _cmd_texture(args) -> int:
     normalize_weights([w for _, w in specs], len(specs))
     weights = {**parse_level_values(args.level_weights, "--level-weights"), "default": [w for _, w in specs]}
     resolve_level_weights(weights, len(specs), LEVELS)  # check before any work
-    model = load(device=args.device)
+    model = load(device=args.device, half=args.half)
     levels = parse_levels(args.levels)
     styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
@@ -352,7 +352,7 @@ def _cmd_reconstruct(args) -> int:
     output_format(out)
     if out.exists() and not args.overwrite:
         raise OutputError(f"{out} already exists; pass --overwrite to replace it")
-    img = load(device=args.device).reconstruct(args.image, args.level, max_size=args.size, downscale=args.downscale)
+    img = load(device=args.device, half=args.half).reconstruct(args.image, args.level, max_size=args.size, downscale=args.downscale)
     save_image(img, out, overwrite=args.overwrite, inputs=(args.image,))
     print(out)
     return 0
@@ -404,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
         sp.add_argument("--overwrite", action="store_true", help="replace existing output files")
         sp.add_argument("--downscale", action="store_true", help="shrink images over the 50 MP limit to fit instead of refusing them")
+        sp.add_argument("--half", action="store_true", help="half-precision networks (for CUDA GPUs; float32 statistics)")
         if size:
             sp.add_argument("--size", type=_size_arg, default=512, help="long side to work at in px, or 'full' (default 512)")
 

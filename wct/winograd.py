@@ -67,8 +67,8 @@ def filters_of(conv: torch.nn.Conv2d) -> torch.Tensor:
 
 
 def worth_it(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
-    """Whether Winograd beats the library's convolution here (measured on CPUs with benchmarks/winograd.py):
-    float32 on the CPU, 3x3 kernels, no autograd, not under torch.compile, and not the narrowest layers
+    """Whether Winograd beats the library's convolution here (measured on a CPU with benchmarks/speed.py):
+    float32 on the CPU, 3x3 kernels, no autograd, autocast or torch.compile, and not the narrowest layers
     (64 -> 64 channels breaks even; 3 -> 64 loses) or the smallest maps."""
     c, k = conv.in_channels, conv.out_channels
     return (
@@ -81,6 +81,7 @@ def worth_it(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
         and max(c, k) >= 128
         and x.shape[-1] * x.shape[-2] >= 256
         and not torch.is_grad_enabled()
+        and not torch.is_autocast_enabled(x.device.type)
         and not torch.compiler.is_compiling()
     )
 
