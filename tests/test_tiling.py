@@ -86,3 +86,14 @@ def test_explicit_tiles_with_masks_are_refused(model):
     content = smooth_image(320, 320, seed=9)
     with pytest.raises(InputError, match="masks"):
         model.stylize(content, [content], masks=[np.ones((320, 320))], levels=[1], max_size=None, tile_size=256)
+
+
+def test_a_batch_in_tiles_equals_each_image_in_tiles(model):
+    """Each image of a batch is whitened with its own statistics, gathered over its own tiles."""
+    contents = [smooth_image(320, 288, seed=s) for s in (10, 11)]
+    style = model.compute_style(smooth_image(96, 96, seed=12), levels=["relu2_1", "relu1_1"])
+    kw = dict(levels=["relu2_1", "relu1_1"], max_size=None, tile_size=256)
+    batch = model.stylize_batch(contents, style, batch_size=2, **kw)
+    for content, got in zip(contents, batch):
+        alone = model.stylize(content, style, **kw)
+        assert np.abs(np.asarray(got).astype(int) - np.asarray(alone).astype(int)).max() <= 1
