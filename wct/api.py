@@ -184,8 +184,8 @@ class Model:
         decoders: a folder with MANIFEST.json, or {level: Decoder}; None uses the shipped decoders.
         compile: run the networks through ``torch.compile`` (inductor, weights frozen, direct convolutions).
             Each new image size costs a compilation (tens of seconds on a CPU), so it pays only for long
-            runs at fixed sizes (folders, video, a server); on a CPU the eager path, with its Winograd
-            convolutions, is usually as fast (benchmarks/README.md).
+            runs at fixed sizes on a GPU; on a CPU the eager path, with its Winograd convolutions, is
+            faster (benchmarks/README.md).
         half: run the encoder and decoders in half precision (autocast: float16 on CUDA, for tensor cores;
             bfloat16 elsewhere, which CPUs without native support run slowly). Statistics and the transform
             stay in float32/float64, and an image whose activations overflow is redone in float32, so the
@@ -407,7 +407,7 @@ class Model:
                 CPU with a precomputed Style.
             tile_size: None: working images over TILE_ABOVE (2048x2048) pixels go through the networks in tiles
                 of DEFAULT_TILE_SIZE (1024 px) with overlapping margins, feathered together, each level whitened
-                with the whole image's statistics (bounded memory, no seams; about 1.5x the time). A number
+                with the whole image's statistics (bounded memory, no seams; about 1.7x the time per pixel). A number
                 (multiple of 16, >= 256) sets the tile side for any size; 0 never tiles. Masks never tile.
             progress: called as progress(done, total, level) after each level; an exception it raises stops
                 the run and propagates unchanged (use it to cancel, or to enforce a time limit).
