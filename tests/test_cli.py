@@ -167,3 +167,12 @@ def test_tile_size_is_checked_and_used(capsys, tmp_path, style_path, monkeypatch
                        "--levels", "1", "--size", "full")  # fmt: skip
     assert code == 0, err
     assert seen == [256] and Image.open(out).size == (272, 320)
+
+
+def test_half_asks_for_a_half_precision_model(capsys, tmp_path, content_path, style_path, monkeypatch, random_model):
+    asked = []
+    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: asked.append(kw) or random_model)
+    out = tmp_path / "out.png"
+    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(out), "--levels", "1", "--half")
+    assert code == 0, err
+    assert asked == [{"half": True}] and out.is_file()

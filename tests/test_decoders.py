@@ -94,3 +94,16 @@ def test_the_fast_inference_path_computes_the_same_function():
     up = torch.nn.functional.interpolate(x, scale_factor=2)
     assert torch.equal(reflect_pad1(x, upsample=True), torch.nn.functional.pad(up, (1, 1, 1, 1), mode="reflect"))
     assert torch.equal(reflect_pad1(x), torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
+
+
+def test_the_input_scale_folded_into_the_first_convolution_follows_the_scale():
+    """Inference divides by the stored per-channel scale through the first convolution's weights, and notices a new scale."""
+    torch.manual_seed(1)
+    dec = Decoder("relu2_1")
+    f = torch.rand(1, dec.in_channels, 6, 6) * 50
+    for scale in (torch.rand(dec.in_channels) * 40 + 1, torch.rand(dec.in_channels) * 5 + 1):
+        dec.scale.copy_(scale)
+        with torch.no_grad():
+            fast = dec(f)
+            plain = dec.layers(f / scale.view(1, -1, 1, 1))
+        assert torch.allclose(fast, plain, atol=1e-4)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import wct
 
 
@@ -22,3 +26,11 @@ def test_error_hierarchy():
 
 def test_version():
     assert wct.__version__.count(".") == 2
+
+
+def test_importing_wct_first_turns_on_huge_pages_unless_told_otherwise():
+    probe = "import os, wct; print(os.environ['THP_MEM_ALLOC_ENABLE'])"
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "1"
+    env["THP_MEM_ALLOC_ENABLE"] = "0"
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "0"

@@ -14,10 +14,12 @@ from wct.transform import (
     blend_linear,
     color,
     coloring_matrix,
+    flat_features,
     mean_and_covariance,
     whiten,
     whitening_matrix,
     wct,
+    wct_with_statistics,
 )
 
 
@@ -162,3 +164,23 @@ def test_property_finite_white_and_colored(c, n, rank, log_scale, seed):
         # coloring reproduces the style covariance up to the components below the eigenvalue cut
         assert torch.allclose(o_cov, s_cov, atol=2 * RTOL * float(torch.linalg.eigvalsh(s_cov)[-1]))
         assert torch.allclose(o_mean, s_mean, atol=1e-6 * (1 + float(s_mean.abs().max())))
+
+
+def test_nhwc_maps_go_through_wct_without_copies_and_come_out_nhwc():
+    """Features from the channels-last encoder: a flat view, the same result, and the layout kept for the decoder."""
+    fmap = correlated(16, 12 * 10, seed=5, dtype=torch.float32).view(1, 16, 12, 10).contiguous(memory_format=torch.channels_last)
+    flat = flat_features(fmap)
+    assert flat.shape == (1, 16, 120) and flat.data_ptr() == fmap.data_ptr()
+    s_mean, s_color = torch.randn(16), coloring_matrix(mean_and_covariance(correlated(16, 500, seed=6))[1])
+    out = wct(flat, s_mean, s_color, 0.7)
+    plain = wct(fmap.contiguous().flatten(2), s_mean, s_color, 0.7)
+    assert torch.allclose(out, plain, rtol=1e-4, atol=1e-4)
+    assert out.view(fmap.shape).is_contiguous(memory_format=torch.channels_last)
+    assert flat_features(fmap.contiguous()).is_contiguous()  # NCHW maps: the plain flatten
+
+
+def test_wct_with_the_features_own_statistics_is_wct():
+    f = correlated(8, 400, seed=7, dtype=torch.float32)
+    s_mean, s_color = torch.randn(8), coloring_matrix(mean_and_covariance(correlated(8, 300, seed=8))[1])
+    mean, cov = mean_and_covariance(f)
+    assert torch.allclose(wct_with_statistics(f, mean, cov, s_mean, s_color, 0.6), wct(f, s_mean, s_color, 0.6), atol=1e-4)

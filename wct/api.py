@@ -22,7 +22,7 @@ from .image import MAX_PIXELS, ImageInput, Source, from_tensor, pad_to_multiple,
 from .spatial import MaskInput, masks_at, prepare_masks
 from .style import BLEND_METHODS, Style, level_weights, per_level
 from .tiling import run_level_tiled
-from .transform import flat_features, masked_wct, wct, wct_from_statistics
+from .transform import flat_features, masked_wct, wct, wct_with_statistics
 from .weights import ENCODER_ID, decoders_dir, load_verified, read_manifest
 
 __all__ = [
@@ -523,8 +523,7 @@ class Model:
             flat = flat_features(f)  # NHWC encoder maps stay NHWC through the transform, for the decoder
             if stats is None:
                 return wct(flat, st.mean(lv), st.color(lv), alphas[lv]).view(f.shape)
-            mean, cov = stats
-            return wct_from_statistics(flat - mean.to(flat.dtype), mean, cov, st.mean(lv), st.color(lv), alphas[lv]).view(f.shape)
+            return wct_with_statistics(flat, *stats, st.mean(lv), st.color(lv), alphas[lv]).view(f.shape)
 
         step.tileable = True  # type: ignore[attr-defined]
         return step

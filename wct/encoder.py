@@ -87,4 +87,3 @@ class Encoder(nn.Module):
                 if tap == upto:
                     break
         return taps
-

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .transform import RTOL, mean_and_covariance, wct_from_statistics
+from .transform import mean_and_covariance, wct_with_statistics
 
 __all__ = [
     "Flicker",
@@ -112,25 +112,6 @@ def ema(previous: torch.Tensor | None, value: torch.Tensor, momentum: float) -> 
     if previous is None or momentum == 0.0:
         return value
     return momentum * previous + (1.0 - momentum) * value
-
-
-def wct_with_statistics(
-    f: torch.Tensor,
-    content_mean: torch.Tensor,
-    content_cov: torch.Tensor,
-    style_mean: torch.Tensor,
-    style_color: torch.Tensor,
-    alpha: float = 1.0,
-    rtol: float = RTOL,
-) -> torch.Tensor:
-    """``transform.wct`` with given content statistics (e.g. smoothed over time) instead of the features' own.
-
-    f: (..., C, N); content_mean (..., C, 1) and content_cov (..., C, C); the output is
-    ``alpha * (S_style W(cov) (f - mean) + mu_style) + (1 - alpha) * f``. With the features' own
-    statistics this equals ``transform.wct``.
-    """
-    centered = f - content_mean.to(f.dtype)
-    return wct_from_statistics(centered, content_mean, content_cov, style_mean, style_color, alpha, rtol)
 
 
 def smoothed_statistics(f: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None, momentum: float):

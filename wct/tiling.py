@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from .encoder import LEVELS
-from .transform import flat_features
+from .transform import centered_statistics, flat_features
 
 __all__ = ["Tile", "tiles", "feather", "Moments", "margin_for", "run_level_tiled"]
 
@@ -93,9 +93,8 @@ class Moments:
         k = f.shape[-1]
         if k == 0:
             return
-        mean = f.mean(dim=-1, keepdim=True, dtype=torch.float64)
-        centered = f - mean.to(f.dtype)
-        m2 = (centered @ centered.transpose(-1, -2)).double()
+        mean, cov, _ = centered_statistics(f)
+        m2 = cov * max(k - 1, 1)
         if self.mean is None:
             self.n, self.mean, self.m2 = k, mean, m2
             return

@@ -36,6 +36,7 @@ __all__ = [
     "wct_matrix",
     "wct",
     "wct_from_statistics",
+    "wct_with_statistics",
     "blend_linear",
     "weighted_mean_and_covariance",
     "masked_wct",
@@ -155,6 +156,25 @@ def wct_from_statistics(
     else:
         out = t.to(centered.dtype) @ centered
     return out.add_(mu.to(centered.dtype))
+
+
+def wct_with_statistics(
+    f: torch.Tensor,
+    content_mean: torch.Tensor,
+    content_cov: torch.Tensor,
+    style_mean: torch.Tensor,
+    style_color: torch.Tensor,
+    alpha: float = 1.0,
+    rtol: float = RTOL,
+) -> torch.Tensor:
+    """``wct`` with given content statistics (e.g. smoothed over time) instead of the features' own.
+
+    f: (..., C, N); content_mean (..., C, 1) and content_cov (..., C, C); the output is
+    ``alpha * (S_style W(cov) (f - mean) + mu_style) + (1 - alpha) * f``. With the features' own
+    statistics this equals ``wct``.
+    """
+    centered = f - content_mean.to(f.dtype)
+    return wct_from_statistics(centered, content_mean, content_cov, style_mean, style_color, alpha, rtol)
 
 
 def blend_linear(
