@@ -26,7 +26,7 @@ from pathlib import Path
 import wct  # first: it sets PyTorch's allocator option (huge pages) for the whole process, textbook included
 import torch
 import torch.nn.functional as F
-from wct import winograd
+from wct import convolution, winograd
 from wct.encoder import CAFFE_MEAN_BGR, VGG16_CFG
 from wct.transform import centered_statistics, flat_features, wct_matrix
 
@@ -121,7 +121,7 @@ def conv_flops(model: wct.Model, content: torch.Tensor, style: wct.Style) -> flo
     decoders = [model.decoder(lv) for lv in wct.LEVELS]
     mods = list(model.encoder.modules()) + [m for d in decoders for m in d.modules()] + [d._first_conv() for d in decoders]
     handles = [m.register_forward_hook(hook) for m in mods if isinstance(m, torch.nn.Conv2d)]
-    with winograd.disabled():
+    with convolution.direct_only():
         model.stylize(content, style, levels=wct.LEVELS, max_size=None)
     for h in handles:
         h.remove()
@@ -153,7 +153,7 @@ def measure_ours(model: wct.Model, content, style_imgs, one: wct.Style, three_w,
         "three_styles": stats([_timed(lambda: run(content, style_imgs, weights=three_w)) for _ in range(repeats)]),
         "rerender": stats([_timed(lambda: run(content, one)) for _ in range(repeats)]),
     }
-    with winograd.disabled():  # what the Winograd convolutions bring
+    with convolution.direct_only():  # what the Winograd convolutions bring
         res["one_style_direct_convs"] = stats([_timed(lambda: run(content, style_imgs[0])) for _ in range(repeats)])
     stages = [staged(model, content, one, 0.6) for _ in range(repeats)]
     res["stages"] = {k: round(min(s[k] for s in stages), 3) for k in stages[0]}

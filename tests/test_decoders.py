@@ -94,6 +94,11 @@ def test_the_fast_inference_path_computes_the_same_function():
     up = torch.nn.functional.interpolate(x, scale_factor=2)
     assert torch.equal(reflect_pad1(x, upsample=True), torch.nn.functional.pad(up, (1, 1, 1, 1), mode="reflect"))
     assert torch.equal(reflect_pad1(x), torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
+    for layout in (torch.contiguous_format, torch.channels_last):  # either layout out, from either layout in
+        for src in (x, x.contiguous(memory_format=torch.channels_last)):
+            padded = reflect_pad1(src, upsample=True, memory_format=layout)
+            assert padded.is_contiguous(memory_format=layout)
+            assert torch.equal(padded, torch.nn.functional.pad(up, (1, 1, 1, 1), mode="reflect"))
 
 
 def test_the_input_scale_folded_into_the_first_convolution_follows_the_scale():

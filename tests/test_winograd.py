@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wct import winograd
+from wct import convolution, winograd
 from wct.decoder import Decoder
 from wct.encoder import Encoder
 
@@ -73,9 +73,6 @@ def test_used_only_where_it_pays():
         assert not winograd.worth_it(x, rgb)
         assert not winograd.worth_it(x[..., :8, :8], wide)  # tiny maps
         assert not winograd.worth_it(x.double(), wide)
-        with winograd.disabled():
-            assert not winograd.worth_it(x, wide)
-        assert winograd.worth_it(x, wide)
     assert not winograd.worth_it(x, wide)  # autograd (training): the library's convolutions
 
 
@@ -89,7 +86,7 @@ def test_networks_compute_the_same_with_and_without_it():
     with torch.inference_mode():
         taps = enc(rgb, "relu5_1")
         image = dec(f)
-        with winograd.disabled():
+        with convolution.direct_only():
             taps_direct = enc(rgb, "relu5_1")
             image_direct = dec(f)
     for lv in taps:

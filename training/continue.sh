@@ -17,6 +17,6 @@ for level in ${LEVELS:-relu2_1 relu3_1 relu4_1 relu5_1}; do
   esac
   "$py" -m wct.train --images "$images" --threads "${THREADS:-2}" --eval-every 6 --val-count 16 \
     --level "$level" --out "$root/$level-$phase" --init-from "$here/decoders/$level.safetensors" \
-    --crop "$crop" --batch "$batch" --lr "${LR:-5e-4}" --warmup 50 --steps "${STEPS:-3000}" \
+    --crop "$crop" --batch "$batch" --lr "${LR:-5e-4}" --lr-min "${LR_MIN:-5e-5}" --warmup 50 --steps "${STEPS:-3000}" \
     --max-minutes "${MINUTES:-30}"
 done

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import winograd
+from . import convolution, winograd
 from .encoder import LEVELS, parse_level
 
 __all__ = ["Decoder", "decoder_layers", "reflect_pad1", "STAGE_WIDTHS"]
@@ -81,9 +81,8 @@ class Decoder(nn.Module):
         return cached[1]
 
     def _infer(self, x: torch.Tensor) -> torch.Tensor:
-        """The same function, faster: NHWC convolutions (Winograd where it pays), each upsampling written straight into
-        the padded buffer."""
-        x = x.contiguous(memory_format=torch.channels_last)
+        """The same function, faster: each convolution by the fastest kernel for its size (``convolution``), each
+        upsampling written straight into the padded buffer, in the memory layout that kernel wants."""
         upsample = False
         mods = list(self.layers)
         mods[1] = self._first_conv()  # the input scale lives in its weights: no pass over the features
@@ -91,26 +90,33 @@ class Decoder(nn.Module):
             if isinstance(mod, nn.Upsample):
                 upsample = True  # done by the padding that follows
             elif isinstance(mod, nn.ReflectionPad2d):
-                x, upsample = reflect_pad1(x, upsample=upsample), False
+                f = 2 if upsample else 1
+                nchw = convolution.nchw_here(x, f * f * x.shape[-1] * x.shape[-2])
+                layout = torch.contiguous_format if nchw else torch.channels_last
+                x, upsample = reflect_pad1(x, upsample=upsample, memory_format=layout), False
             elif isinstance(mod, nn.Conv2d):  # with the ReLU that follows it, if any
-                x = winograd.conv_padded(x, mod, relu=i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU))
+                x = convolution.conv_padded(x, mod, relu=i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU))
         return x.contiguous()
 
 
-def reflect_pad1(x: torch.Tensor, *, upsample: bool = False) -> torch.Tensor:
-    """ReflectionPad2d(1) of (B, C, H, W), after a 2x nearest upsampling when asked, in one NHWC buffer.
+def reflect_pad1(x: torch.Tensor, *, upsample: bool = False, memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:
+    """ReflectionPad2d(1) of (B, C, H, W), after a 2x nearest upsampling when asked, in one buffer (NHWC unless asked).
 
     Equals ``F.pad(F.interpolate(x, scale_factor=2), (1, 1, 1, 1), mode="reflect")`` (or without the
     interpolation) without materialising the upsampled tensor.
     """
     b, c, h, w = x.shape
     f = 2 if upsample else 1
-    out = torch.empty((b, c, f * h + 2, f * w + 2), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+    out = torch.empty((b, c, f * h + 2, f * w + 2), dtype=x.dtype, device=x.device, memory_format=memory_format)
     inner = out[:, :, 1:-1, 1:-1]
-    if upsample:
-        inner.unflatten(3, (w, 2)).unflatten(2, (h, 2)).copy_(x[:, :, :, None, :, None].expand(b, c, h, 2, w, 2))
-    else:
+    if not upsample:
         inner.copy_(x)
+    elif memory_format == torch.channels_last:
+        inner.unflatten(3, (w, 2)).unflatten(2, (h, 2)).copy_(x[:, :, :, None, :, None].expand(b, c, h, 2, w, 2))
+    else:  # NCHW: even rows with each pixel twice, then each odd row copied from the row above (twice as fast)
+        rows = inner.unflatten(2, (h, 2))
+        rows[:, :, :, 0].unflatten(3, (w, 2)).copy_(x[..., None].expand(b, c, h, w, 2))
+        rows[:, :, :, 1].copy_(rows[:, :, :, 0])
     out[:, :, 0, 1:-1] = out[:, :, 2, 1:-1]
     out[:, :, -1, 1:-1] = out[:, :, -3, 1:-1]
     out[:, :, :, 0] = out[:, :, :, 2]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import winograd
+from . import convolution
 from .errors import InputError
 from .weights import ENCODER_ID, encoder_state
 
@@ -69,17 +69,20 @@ class Encoder(nn.Module):
         """Every tap relu1_1..``upto`` in one pass, as {name: (B, C, H/2^k, W/2^k)}; just ``upto`` with ``only_last``
         (the shallow, large taps are then freed as the pass goes: less peak memory on big images)."""
         upto = parse_level(upto)
-        x = self.preprocess(rgb).contiguous(memory_format=torch.channels_last)
+        x = self.preprocess(rgb)
+        grad = torch.is_grad_enabled()
+        if grad:
+            x = x.contiguous(memory_format=torch.channels_last)
         taps: dict[str, torch.Tensor] = {}
         for item in VGG16_CFG:
             if item == "pool":
-                x = F.max_pool2d(x, 2)
+                x = convolution.max_pool2(x)
                 continue
             name = item[0]
-            if torch.is_grad_enabled():
+            if grad:
                 x = F.relu(self.convs[name](x))
-            else:  # in place, and Winograd where it pays
-                x = winograd.conv_same(x, self.convs[name], relu=True)
+            else:  # in place, by the fastest kernel for the layer (the layout may change from layer to layer)
+                x = convolution.conv_same(x, self.convs[name], relu=True)
             if name.endswith("_1"):
                 tap = "relu" + name[4:]
                 if tap == upto or not only_last:

@@ -8,13 +8,10 @@ transforms that cost little when the layers are wide. It computes the same funct
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 
-__all__ = ["conv3x3", "conv_padded", "conv_same", "disabled", "filter_transform", "filters_of", "stamp", "worth_it", "zero_pad1"]
+__all__ = ["conv3x3", "filter_transform", "filters_of", "stamp", "worth_it", "zero_pad1"]
 
 # F(4x4, 3x3): input transform B^T, filter transform G, output transform A^T (Lavin & Gray, table 2)
 _BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0), (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
@@ -23,18 +20,6 @@ _AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 
 
 _CHUNK = 1 << 19  # elements of transformed input per pass (2 MB in float32): stays in cache, bounds the extra memory
 _MIN_TILES = 128  # tiles per pass at least, so the products stay efficient
-_enabled = True
-
-
-@contextlib.contextmanager
-def disabled() -> Iterator[None]:
-    """Within this block the networks use the library's direct convolutions only (for comparisons)."""
-    global _enabled
-    before, _enabled = _enabled, False
-    try:
-        yield
-    finally:
-        _enabled = before
 
 
 def _kron(m: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -72,8 +57,7 @@ def worth_it(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
     (64 -> 64 channels breaks even; 3 -> 64 loses) or the smallest maps."""
     c, k = conv.in_channels, conv.out_channels
     return (
-        _enabled
-        and x.device.type == "cpu"
+        x.device.type == "cpu"
         and x.dtype == torch.float32
         and conv.kernel_size == (3, 3)
         and conv.groups == 1
@@ -130,19 +114,3 @@ def conv3x3(padded: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None, *,
     if extra_h or extra_w:
         out = out[:, :h, :w].contiguous()
     return out.permute(0, 3, 1, 2)
-
-
-def conv_padded(padded: torch.Tensor, conv: torch.nn.Conv2d, *, relu: bool) -> torch.Tensor:
-    """``conv`` (without padding of its own) on an already padded input, then the ReLU when asked; Winograd where it pays."""
-    if worth_it(padded, conv):
-        return conv3x3(padded, filters_of(conv), conv.bias, relu=relu)
-    y = conv(padded)
-    return y.relu_() if relu else y
-
-
-def conv_same(x: torch.Tensor, conv: torch.nn.Conv2d, *, relu: bool) -> torch.Tensor:
-    """``conv`` with its own zero padding of 1 (VGG's), then the ReLU when asked; Winograd where it pays."""
-    if worth_it(x, conv):
-        return conv3x3(zero_pad1(x), filters_of(conv), conv.bias, relu=relu)
-    y = conv(x)
-    return y.relu_() if relu else y

@@ -1,0 +1,147 @@
+"""Which kernel runs each 3x3 convolution at inference, and in which memory layout.
+
+Large maps (the full- and half-resolution stages, where most of the arithmetic is) run NCHW through NNPACK's
+Winograd convolutions, which PyTorch ships on x86-64 and ARM; smaller maps run NHWC through our F(4x4, 3x3)
+(``winograd``) or the library's direct convolutions. Measured on 2 cores (benchmarks/speed.py): NNPACK is 1.35x
+oneDNN on 64 -> 64 channels at 512x512 and beats our Winograd on maps of 128x128 and up; ours wins on the deep,
+small maps. Everything here computes the same function as ``conv(x)`` (to float32 rounding); training, autograd,
+autocast, ``torch.compile`` and other devices get the plain modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import winograd
+
+__all__ = ["conv_padded", "conv_same", "direct_only", "max_pool2", "nchw_here", "nnpack_available", "NNPACK_MIN_PIXELS"]
+
+NNPACK_MIN_PIXELS = 128 * 128  # output maps this large or larger run NCHW through NNPACK
+_BAND_ROWS = 64  # output rows per product in ``_to_few_channels`` (bounds its temporary buffer)
+_enabled = True
+
+
+@contextlib.contextmanager
+def direct_only() -> Iterator[None]:
+    """Within this block the networks use the library's direct convolutions only (for comparisons)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+@functools.cache
+def nnpack_available() -> bool:
+    """Whether this PyTorch build has NNPACK on this machine (asking also initialises it: its calls fail before)."""
+    try:
+        return bool(torch._nnpack_available())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def fast_path(x: torch.Tensor) -> bool:
+    """Whether the fast kernels may run: float32 CPU inference outside autograd, autocast and torch.compile."""
+    return (
+        _enabled
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_grad_enabled()
+        and not torch.is_autocast_enabled(x.device.type)
+        and not torch.compiler.is_compiling()
+    )
+
+
+def nchw_here(x: torch.Tensor, out_pixels: int) -> bool:
+    """Whether a convolution producing ``out_pixels`` per map from ``x`` runs NCHW through NNPACK."""
+    return out_pixels >= NNPACK_MIN_PIXELS and fast_path(x) and nnpack_available()
+
+
+def conv_same(x: torch.Tensor, conv: nn.Conv2d, *, relu: bool) -> torch.Tensor:
+    """``conv`` with its own zero padding of 1 (VGG's), then the ReLU when asked, by the fastest kernel here."""
+    return _conv(x, conv, relu=relu, out_pixels=x.shape[-1] * x.shape[-2])
+
+
+def conv_padded(padded: torch.Tensor, conv: nn.Conv2d, *, relu: bool) -> torch.Tensor:
+    """``conv`` (without padding of its own) on an already padded input, then the ReLU when asked, by the fastest
+    kernel here."""
+    return _conv(padded, conv, relu=relu, out_pixels=(padded.shape[-1] - 2) * (padded.shape[-2] - 2))
+
+
+def _conv(x: torch.Tensor, conv: nn.Conv2d, *, relu: bool, out_pixels: int) -> torch.Tensor:
+    if nchw_here(x, out_pixels):
+        y = _conv_nchw(x.contiguous(), conv)
+    else:
+        x = x.contiguous(memory_format=torch.channels_last)
+        if fast_path(x) and winograd.worth_it(x, conv):
+            padded = winograd.zero_pad1(x) if conv.padding == (1, 1) else x
+            return winograd.conv3x3(padded, winograd.filters_of(conv), conv.bias, relu=relu)
+        y = conv(x)
+    return y.relu_() if relu else y
+
+
+def _cached(conv: nn.Conv2d, name: str, make) -> torch.Tensor:
+    """``make(weight)`` cached on the module until the weights change."""
+    key = winograd.stamp(conv.weight)
+    attr = "_wct_" + name
+    cached = getattr(conv, attr, None)
+    if cached is None or cached[0] != key:
+        cached = (key, make(conv.weight.detach()))
+        object.__setattr__(conv, attr, cached)
+    return cached[1]
+
+
+def _conv_nchw(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """(N, C, H, W) contiguous -> (N, K, H', W') contiguous: NNPACK for the wide layers, one product for the layers
+    with few outputs (to RGB), the library's convolution for the rest (from RGB)."""
+    c, k, pad = conv.in_channels, conv.out_channels, conv.padding[0]
+    if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.groups != 1 or conv.padding[0] != conv.padding[1]:
+        return conv(x)
+    if min(c, k) >= 64:  # NNPACK's batched path is slower than one image at a time
+        w = _cached(conv, "nchw", torch.Tensor.contiguous)
+        outs = [torch._nnpack_spatial_convolution(xi[None], w, conv.bias, [pad, pad], [1, 1]) for xi in x]
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+    if k <= 4 and c >= 16 and pad == 0:
+        return _to_few_channels(x, conv)
+    return F.conv2d(x, _cached(conv, "nchw", torch.Tensor.contiguous), conv.bias, padding=pad)
+
+
+def _to_few_channels(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """A valid 3x3 convolution to a few channels as one product (all nine taps' outputs at every pixel) and nine
+    shifted sums: oneDNN and NNPACK both run such narrow layers far below their speed on wide ones."""
+    n, c, hp, wp = x.shape
+    h, w, k = hp - 2, wp - 2, conv.out_channels
+    taps = _cached(conv, "taps", lambda t: t.permute(2, 3, 0, 1).reshape(9 * k, c).contiguous())  # (ky, kx, k) x c
+    out = torch.empty((n, k, h, w), dtype=x.dtype, device=x.device)
+    if conv.bias is None:
+        out.zero_()
+    else:
+        out.copy_(conv.bias.view(1, k, 1, 1).expand_as(out))
+    for i in range(n):
+        for r0 in range(0, h, _BAND_ROWS):
+            r1 = min(h, r0 + _BAND_ROWS)
+            band = x[i, :, r0 : r1 + 2].reshape(c, -1)  # a view: rows of one channel are adjacent
+            y = (taps @ band).view(3, 3, k, r1 - r0 + 2, wp)
+            o = out[i, :, r0:r1]
+            for ky in range(3):
+                for kx in range(3):
+                    o += y[ky, kx, :, ky : ky + r1 - r0, kx : kx + w]
+    return out
+
+
+def max_pool2(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max pooling with stride 2 (VGG's). On contiguous NCHW maps of even size, as two elementwise maxima: the
+    library's NCHW pooling is ten times slower than its NHWC one."""
+    n, c, h, w = x.shape
+    if not (fast_path(x) and x.is_contiguous() and h % 2 == 0 and w % 2 == 0):
+        return F.max_pool2d(x, 2)
+    rows = x.view(n, c, h // 2, 2 * w)
+    pairs = torch.maximum(rows[..., :w], rows[..., w:]).view(n, c, h // 2, w // 2, 2)
+    return torch.maximum(pairs[..., 0], pairs[..., 1])
