@@ -25,7 +25,9 @@ def large_from_16_pixels(monkeypatch):
 
 
 @needs_nnpack
-@pytest.mark.parametrize(("n", "c", "k", "h", "w"), [(1, 3, 64, 20, 18), (2, 64, 64, 17, 30), (1, 128, 256, 12, 9), (2, 64, 3, 21, 10)])
+@pytest.mark.parametrize(
+    ("n", "c", "k", "h", "w"), [(1, 3, 64, 20, 18), (2, 64, 64, 17, 30), (1, 128, 256, 12, 9), (2, 64, 3, 21, 10)]
+)
 def test_large_maps_run_nchw_with_the_same_result(large_from_16_pixels, n, c, k, h, w):
     torch.manual_seed(0)
     x = torch.randn(n, c, h, w).contiguous(memory_format=torch.channels_last) * 20  # arrives NHWC: converted

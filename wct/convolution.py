@@ -20,7 +20,7 @@ from torch import nn
 
 from . import winograd
 
-__all__ = ["conv_padded", "conv_same", "direct_only", "max_pool2", "nchw_here", "nnpack_available", "NNPACK_MIN_PIXELS"]
+__all__ = ["NNPACK_MIN_PIXELS", "conv_padded", "conv_same", "direct_only", "max_pool2", "nchw_here", "nnpack_available"]
 
 NNPACK_MIN_PIXELS = 128 * 128  # output maps this large or larger run NCHW through NNPACK
 _BAND_ROWS = 64  # output rows per product in ``_to_few_channels`` (bounds its temporary buffer)
