@@ -43,6 +43,25 @@ def test_large_maps_run_nchw_with_the_same_result(large_from_16_pixels, n, c, k,
     assert _relative_error(got_valid, want_valid) < 1e-4
 
 
+@needs_nnpack
+def test_nnpack_on_large_maps_goes_in_bands_with_the_same_result(monkeypatch):
+    """Bands of rows (bounding NNPACK's workspace) give the whole-map result, with and without zero padding."""
+    torch.manual_seed(4)
+    x = torch.randn(1, 64, 53, 20)
+    for pad in (0, 1):
+        conv = torch.nn.Conv2d(64, 64, 3, padding=pad)
+        w = conv.weight.detach()
+        with torch.no_grad():
+            whole = convolution._nnpack(x, w, conv.bias, pad)
+            monkeypatch.setattr(convolution, "_NNPACK_BAND", 1)  # 16 rows per band: four bands, the last short
+            banded = convolution._nnpack(x, w, conv.bias, pad)
+            monkeypatch.undo()
+            want = F.conv2d(x, w, conv.bias, padding=pad)
+        assert banded.shape == whole.shape == want.shape
+        assert _relative_error(whole, want) < 1e-4
+        assert _relative_error(banded, want) < 1e-4  # (Winograd tiles fall elsewhere in a band: other rounding)
+
+
 def test_few_output_channels_in_bands_equal_the_direct_convolution(monkeypatch):
     """The to-RGB product (nine taps at every pixel, then shifted sums) in bands of rows, with and without bias."""
     monkeypatch.setattr(convolution, "_BAND_ROWS", 4)

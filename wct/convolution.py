@@ -24,6 +24,7 @@ __all__ = ["NNPACK_MIN_PIXELS", "conv_padded", "conv_same", "direct_only", "max_
 
 NNPACK_MIN_PIXELS = 128 * 128  # output maps this large or larger run NCHW through NNPACK
 _BAND_ROWS = 64  # output rows per product in ``_to_few_channels`` (bounds its temporary buffer)
+_NNPACK_BAND = 1 << 26  # input or output elements per NNPACK call at most (256 MB in float32: 2048x2048 maps go in bands)
 _enabled = True
 
 
@@ -99,18 +100,35 @@ def _cached(conv: nn.Conv2d, name: str, make) -> torch.Tensor:
 
 
 def _conv_nchw(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """(N, C, H, W) contiguous -> (N, K, H', W') contiguous: NNPACK for the wide layers, one product for the layers
-    with few outputs (to RGB), the library's convolution for the rest (from RGB)."""
+    """(N, C, H, W) contiguous -> (N, K, H', W') contiguous: NNPACK for the layers with many outputs (one image at a
+    time: its batched path is slower), one product for those with few (to RGB), the library's for the rest."""
     c, k, pad = conv.in_channels, conv.out_channels, conv.padding[0]
     if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.groups != 1 or conv.padding[0] != conv.padding[1]:
         return conv(x)
-    if min(c, k) >= 64:  # NNPACK's batched path is slower than one image at a time
+    if k >= 64:  # (also from RGB: oneDNN's NCHW kernel needs a second output-sized buffer there)
         w = _cached(conv, "nchw", torch.Tensor.contiguous)
-        outs = [torch._nnpack_spatial_convolution(xi[None], w, conv.bias, [pad, pad], [1, 1]) for xi in x]
+        outs = [_nnpack(xi[None], w, conv.bias, pad) for xi in x]
         return outs[0] if len(outs) == 1 else torch.cat(outs)
     if k <= 4 and c >= 16 and pad == 0:
         return _to_few_channels(x, conv)
     return F.conv2d(x, _cached(conv, "nchw", torch.Tensor.contiguous), conv.bias, padding=pad)
+
+
+def _nnpack(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int) -> torch.Tensor:
+    """NNPACK's convolution of one image (1, C, H, W) with zero padding ``pad`` (0 or 1), in bands of rows when the
+    image is large: NNPACK transforms all of its input and output at once (a workspace of about 3.6 times the larger)."""
+    c, h, w = x.shape[1:]
+    rows = max(16, _NNPACK_BAND // (max(c, weight.shape[0]) * w))
+    if h <= rows:
+        return torch._nnpack_spatial_convolution(x, weight, bias, [pad, pad], [1, 1])
+    h_out, w_out = h + 2 * pad - 2, w + 2 * pad - 2
+    out = torch.empty((1, weight.shape[0], h_out, w_out), dtype=x.dtype, device=x.device)
+    for r0 in range(0, h_out, rows):
+        r1 = min(h_out, r0 + rows)
+        a, b = max(0, r0 - pad), min(h, r1 + 2 - pad)  # the input rows these outputs see (plus one to discard)
+        y = torch._nnpack_spatial_convolution(x[:, :, a:b], weight, bias, [pad, pad], [1, 1])
+        out[:, :, r0:r1] = y[:, :, r0 - a : r1 - a]  # the rows whose neighbourhood lay inside the band
+    return out
 
 
 def _to_few_channels(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
