@@ -20,8 +20,9 @@ def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.fixture
 def large_from_16_pixels(monkeypatch):
-    """Small test maps count as large: they take the NNPACK path."""
+    """Small test maps count as large: they take the NNPACK path (whatever thread count an earlier test left)."""
     monkeypatch.setattr(convolution, "NNPACK_MIN_PIXELS", 16)
+    monkeypatch.setattr(convolution, "_nnpack_threads", None)
 
 
 @needs_nnpack
@@ -88,6 +89,16 @@ def test_small_maps_stay_nhwc_and_plain_modules_run_under_autograd():
     y = convolution.conv_same(x.requires_grad_(), conv, relu=True)
     y.sum().backward()
     assert x.grad is not None
+
+
+def test_nnpack_is_left_alone_when_its_thread_pool_no_longer_fits(monkeypatch):
+    """PyTorch sizes NNPACK's pool once; with another thread count now (a one-thread worker) the NHWC kernels run."""
+    x = torch.zeros(1, 64, 8, 8)
+    with torch.no_grad():
+        monkeypatch.setattr(convolution, "_nnpack_threads", torch.get_num_threads() + 1)
+        assert not convolution.nchw_here(x, 1 << 20)
+        monkeypatch.setattr(convolution, "_nnpack_threads", torch.get_num_threads())
+        assert convolution.nchw_here(x, 1 << 20) == convolution.nnpack_available()
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])

@@ -26,6 +26,7 @@ NNPACK_MIN_PIXELS = 128 * 128  # output maps this large or larger run NCHW throu
 _BAND_ROWS = 64  # output rows per product in ``_to_few_channels`` (bounds its temporary buffer)
 _NNPACK_BAND = 1 << 26  # input or output elements per NNPACK call at most (256 MB in float32: 2048x2048 maps go in bands)
 _enabled = True
+_nnpack_threads: int | None = None  # PyTorch sizes NNPACK's thread pool once, at its first convolution
 
 
 @contextlib.contextmanager
@@ -62,7 +63,13 @@ def fast_path(x: torch.Tensor) -> bool:
 
 def nchw_here(x: torch.Tensor, out_pixels: int) -> bool:
     """Whether a convolution producing ``out_pixels`` per map from ``x`` runs NCHW through NNPACK."""
-    return out_pixels >= NNPACK_MIN_PIXELS and fast_path(x) and nnpack_available()
+    return out_pixels >= NNPACK_MIN_PIXELS and fast_path(x) and nnpack_available() and _nnpack_pool_fits()
+
+
+def _nnpack_pool_fits() -> bool:
+    """Whether NNPACK's thread pool has as many threads as PyTorch may use now. PyTorch sizes it at the first call and
+    never again: after ``torch.set_num_threads`` (a worker limited to one thread, say) the other kernels run instead."""
+    return _nnpack_threads is None or _nnpack_threads == torch.get_num_threads()
 
 
 def conv_same(x: torch.Tensor, conv: nn.Conv2d, *, relu: bool) -> torch.Tensor:
@@ -117,6 +124,9 @@ def _conv_nchw(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 def _nnpack(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int) -> torch.Tensor:
     """NNPACK's convolution of one image (1, C, H, W) with zero padding ``pad`` (0 or 1), in bands of rows when the
     image is large: NNPACK transforms all of its input and output at once (a workspace of about 3.6 times the larger)."""
+    global _nnpack_threads
+    if _nnpack_threads is None:
+        _nnpack_threads = torch.get_num_threads()
     c, h, w = x.shape[1:]
     rows = max(16, _NNPACK_BAND // (max(c, weight.shape[0]) * w))
     if h <= rows:
