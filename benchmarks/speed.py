@@ -26,7 +26,7 @@ from pathlib import Path
 import wct  # first: it sets PyTorch's allocator option (huge pages) for the whole process, textbook included
 import torch
 import torch.nn.functional as F
-from wct import convolution, winograd
+from wct import convolution
 from wct.encoder import CAFFE_MEAN_BGR, VGG16_CFG
 from wct.transform import centered_statistics, flat_features, wct_matrix
 
@@ -111,7 +111,7 @@ def staged(model: wct.Model, content: torch.Tensor, style: wct.Style, alpha: flo
 
 def conv_flops(model: wct.Model, content: torch.Tensor, style: wct.Style) -> float:
     """Convolution FLOPs (2 x MACs) of one stylization as direct convolutions, counted with forward hooks (so with
-    Winograd off: its layers do fewer multiplications, and the throughput printed is the direct-equivalent one)."""
+    the fast kernels off: Winograd does fewer multiplications, and the throughput printed is the direct-equivalent one)."""
     total = [0.0]
 
     def hook(mod, inp, out):
@@ -153,7 +153,7 @@ def measure_ours(model: wct.Model, content, style_imgs, one: wct.Style, three_w,
         "three_styles": stats([_timed(lambda: run(content, style_imgs, weights=three_w)) for _ in range(repeats)]),
         "rerender": stats([_timed(lambda: run(content, one)) for _ in range(repeats)]),
     }
-    with convolution.direct_only():  # what the Winograd convolutions bring
+    with convolution.direct_only():  # what the fast kernels (NNPACK, our Winograd) bring
         res["one_style_direct_convs"] = stats([_timed(lambda: run(content, style_imgs[0])) for _ in range(repeats)])
     stages = [staged(model, content, one, 0.6) for _ in range(repeats)]
     res["stages"] = {k: round(min(s[k] for s in stages), 3) for k in stages[0]}
