@@ -95,17 +95,6 @@ def _conv(x: torch.Tensor, conv: nn.Conv2d, *, relu: bool, out_pixels: int) -> t
     return y.relu_() if relu else y
 
 
-def _cached(conv: nn.Conv2d, name: str, make) -> torch.Tensor:
-    """``make(weight)`` cached on the module until the weights change."""
-    key = winograd.stamp(conv.weight)
-    attr = "_wct_" + name
-    cached = getattr(conv, attr, None)
-    if cached is None or cached[0] != key:
-        cached = (key, make(conv.weight.detach()))
-        object.__setattr__(conv, attr, cached)
-    return cached[1]
-
-
 def _conv_nchw(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """(N, C, H, W) contiguous -> (N, K, H', W') contiguous: NNPACK for the layers with many outputs (one image at a
     time: its batched path is slower), one product for those with few (to RGB), the library's for the rest."""
@@ -113,12 +102,12 @@ def _conv_nchw(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.groups != 1 or conv.padding[0] != conv.padding[1]:
         return conv(x)
     if k >= 64:  # (also from RGB: oneDNN's NCHW kernel needs a second output-sized buffer there)
-        w = _cached(conv, "nchw", torch.Tensor.contiguous)
+        w = winograd.cached_on(conv, "nchw", torch.Tensor.contiguous)
         outs = [_nnpack(xi[None], w, conv.bias, pad) for xi in x]
         return outs[0] if len(outs) == 1 else torch.cat(outs)
     if k <= 4 and c >= 16 and pad == 0:
         return _to_few_channels(x, conv)
-    return F.conv2d(x, _cached(conv, "nchw", torch.Tensor.contiguous), conv.bias, padding=pad)
+    return F.conv2d(x, winograd.cached_on(conv, "nchw", torch.Tensor.contiguous), conv.bias, padding=pad)
 
 
 def _nnpack(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int) -> torch.Tensor:
@@ -146,7 +135,7 @@ def _to_few_channels(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     shifted sums: oneDNN and NNPACK both run such narrow layers far below their speed on wide ones."""
     n, c, hp, wp = x.shape
     h, w, k = hp - 2, wp - 2, conv.out_channels
-    taps = _cached(conv, "taps", lambda t: t.permute(2, 3, 0, 1).reshape(9 * k, c).contiguous())  # (ky, kx, k) x c
+    taps = winograd.cached_on(conv, "taps", lambda t: t.permute(2, 3, 0, 1).reshape(9 * k, c).contiguous())  # (ky, kx, k) x c
     out = torch.empty((n, k, h, w), dtype=x.dtype, device=x.device)
     if conv.bias is None:
         out.zero_()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["conv3x3", "filter_transform", "filters_of", "stamp", "worth_it", "zero_pad1"]
+__all__ = ["cached_on", "conv3x3", "filter_transform", "filters_of", "stamp", "worth_it", "zero_pad1"]
 
 # F(4x4, 3x3): input transform B^T, filter transform G, output transform A^T (Lavin & Gray, table 2)
 _BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0), (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
@@ -40,15 +40,20 @@ def stamp(t: torch.Tensor) -> tuple:
     return (t.data_ptr(), float(t.sum()) if t.is_inference() else t._version, t.device, t.dtype)
 
 
+def cached_on(conv: torch.nn.Conv2d, name: str, make) -> torch.Tensor:
+    """``make(weight)`` of a convolution's weights, cached on the module under ``name`` until they change."""
+    key = stamp(conv.weight)
+    attr = "_wct_" + name
+    cached = getattr(conv, attr, None)
+    if cached is None or cached[0] != key:
+        cached = (key, make(conv.weight.detach()))
+        object.__setattr__(conv, attr, cached)
+    return cached[1]
+
+
 def filters_of(conv: torch.nn.Conv2d) -> torch.Tensor:
     """``filter_transform`` of a convolution's weights, cached on the module until they change."""
-    w = conv.weight
-    key = stamp(w)
-    cached = getattr(conv, "_winograd_filters", None)
-    if cached is None or cached[0] != key:
-        cached = (key, filter_transform(w.detach()))
-        object.__setattr__(conv, "_winograd_filters", cached)
-    return cached[1]
+    return cached_on(conv, "winograd_filters", filter_transform)
 
 
 def worth_it(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
