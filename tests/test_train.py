@@ -45,6 +45,20 @@ def test_resuming_gives_exactly_the_uninterrupted_run(photos, tmp_path):
     assert log[-1]["step"] == 4 and log[-1]["images"] == 8 and "val_psnr" in log[-1] and "val_ssim" in log[-1]
 
 
+def test_a_weight_average_resumes_exactly_and_is_what_gets_saved(photos, tmp_path):
+    cfg = lambda out, steps: dict(config(photos, tmp_path / out, steps).__dict__, ema=0.5)  # noqa: E731
+    straight = train_decoder(TrainConfig(**cfg("a", 4)))
+    train_decoder(TrainConfig(**cfg("b", 2)))
+    resumed = train_decoder(TrainConfig(**cfg("b", 4)))
+    a, b = load_file(str(straight / "last.safetensors")), load_file(str(resumed / "last.safetensors"))
+    assert any(k.startswith("ema.") for k in a) and a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    one = train_decoder(TrainConfig(**cfg("c", 1)))  # one step: the first evaluation is the best one
+    best, last = load_file(str(one / "best.safetensors")), load_file(str(one / "last.safetensors"))
+    assert all(torch.equal(best[k], last[f"ema.module.{k}"]) for k in best)
+    assert not all(torch.equal(best[k], last[f"model.{k}"]) for k in best)
+
+
 def test_export_writes_float16_weights_the_engine_verifies_and_loads(photos, tmp_path, content_array):
     folder = train_decoder(config(photos, tmp_path / "c", 3))
     entry = export_decoder(folder, "relu1_1", tmp_path / "decoders", str(photos), eval_count=2, eval_size=64)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .decoder import Decoder
 from .encoder import LEVELS, Encoder, parse_level
@@ -52,6 +53,7 @@ class TrainConfig:
     init_from: str = ""
     lower: str = ""  # finished decoder one level down: its weights become this decoder's tail
     block_steps: int = 0  # first steps train only the new head, in the lower level's feature space
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); evaluated and saved instead
     channels_last: bool = True
     device: str = "cpu"
     extra: dict = field(default_factory=dict)
@@ -156,8 +158,25 @@ def graft_lower(decoder: Decoder, lower_weights: str, *, copy: bool = True) -> i
     return n_head
 
 
-def _save_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer, gen: torch.Generator, meta: dict) -> None:
+def _averaged(decoder: Decoder, decay: float, folder: Path) -> AveragedModel | None:
+    """An exponential moving average of ``decoder``'s weights, resumed from the checkpoint when it holds one."""
+    if not decay:
+        return None
+    avg = AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(decay))
+    path = folder / "last.safetensors"
+    saved = {k[4:]: v for k, v in load_file(str(path)).items() if k.startswith("ema.")} if path.is_file() else {}
+    if saved:
+        avg.load_state_dict(saved, strict=True)
+    else:  # start from the current weights, not from the first update
+        avg.update_parameters(decoder)
+    return avg
+
+
+def _save_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer, gen: torch.Generator, meta: dict,
+                     avg: AveragedModel | None = None) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
+    if avg is not None:
+        tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in avg.state_dict().items()})
     state = opt.state_dict()
     for idx, st in state["state"].items():
         for k, v in st.items():
@@ -235,6 +254,8 @@ def train_decoder(cfg: TrainConfig) -> Path:
     if cfg.channels_last:
         encoder = encoder.to(memory_format=torch.channels_last)
         decoder = decoder.to(memory_format=torch.channels_last)
+    avg = _averaged(decoder, cfg.ema, folder)
+    judged = decoder if avg is None else avg.module  # the weights that are evaluated and saved
 
     start = time.time()
     last_ckpt = last_eval = start
@@ -264,25 +285,27 @@ def train_decoder(cfg: TrainConfig) -> Path:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if avg is not None:
+            avg.update_parameters(decoder)
         meta["step"] += 1
         meta["images_seen"] += cfg.batch
         losses.append(float(loss.detach()))
         now = time.time()
         done = meta["step"] >= cfg.steps or (cfg.max_minutes and now - start > cfg.max_minutes * 60)
         if now - last_eval > cfg.eval_every * 60 or done:
-            p, s = evaluate(encoder, decoder, held_imgs, cfg.eval_size, cfg.device)
+            p, s = evaluate(encoder, judged, held_imgs, cfg.eval_size, cfg.device)
             rec = {"step": meta["step"], "images": meta["images_seen"], "loss": sum(losses) / len(losses), "lr": lr,
                    "val_psnr": round(p, 3), "val_ssim": round(s, 4), "sec_per_step": round((now - start) / max(1, meta["step"] - first_step), 3)}
             _log(folder, rec)
             if p > meta["best_psnr"]:
                 meta.update(best_psnr=p, best_ssim=s, best_step=meta["step"], best_images=meta["images_seen"])
-                _save_weights(decoder, folder / "best.safetensors",
+                _save_weights(judged, folder / "best.safetensors",
                               {"level": cfg.level, "encoder": ENCODER_ID, "step": meta["step"], "images_seen": meta["images_seen"],
                                "init_sha256": meta.get("init_sha256", "")})
             losses.clear()
             last_eval = time.time()
         if now - last_ckpt > cfg.ckpt_every * 60 or done:
-            _save_checkpoint(folder, decoder, opt, gen, meta)
+            _save_checkpoint(folder, decoder, opt, gen, meta, avg)
             last_ckpt = time.time()
         if done:
             break
@@ -365,6 +388,7 @@ def add_arguments(parser) -> None:
         "lower": "weights of the finished decoder one level down, grafted as this one's tail",
         "block_steps": "first steps train only the new head against the lower level's features",
         "feature_weight": "weight of the feature reconstruction loss at the same tap",
+        "ema": "keep an exponential moving average of the weights with this decay (e.g. 0.998) and evaluate/save it",
     }
     for f in TrainConfig.__dataclass_fields__.values():
         if f.name == "extra":
