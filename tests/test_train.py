@@ -46,7 +46,9 @@ def test_resuming_gives_exactly_the_uninterrupted_run(photos, tmp_path):
 
 
 def test_a_weight_average_resumes_exactly_and_is_what_gets_saved(photos, tmp_path):
-    cfg = lambda out, steps: dict(config(photos, tmp_path / out, steps).__dict__, ema=0.5)  # noqa: E731
+    def cfg(out: str, steps: int) -> dict:
+        return dict(config(photos, tmp_path / out, steps).__dict__, ema=0.5)
+
     straight = train_decoder(TrainConfig(**cfg("a", 4)))
     train_decoder(TrainConfig(**cfg("b", 2)))
     resumed = train_decoder(TrainConfig(**cfg("b", 4)))
