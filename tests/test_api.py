@@ -158,6 +158,22 @@ def test_default_levels_are_relu4_1_to_relu1_1_and_all_five_on_request(random_mo
     assert seen == list(reversed(wct.LEVELS))
 
 
+def test_stylize_batch_equals_stylize_and_keeps_cpu_batches_small(random_model, style_array, monkeypatch):
+    """Same-size contents share network passes, at most CPU_BATCH_PIXELS at once on a CPU; results as one by one."""
+    rng = np.random.default_rng(3)
+    contents = [rng.integers(0, 255, shape, dtype=np.uint8) for shape in [(64, 64, 3)] * 3 + [(48, 80, 3)]]
+    style = random_model.compute_style(style_array, levels=[2, 1])
+    passes = []
+    run = random_model._run
+    monkeypatch.setattr(random_model, "_run", lambda x, *a, **k: passes.append(x.shape[0]) or run(x, *a, **k))
+    monkeypatch.setattr(wct.api, "CPU_BATCH_PIXELS", 2 * 64 * 64)
+    outs = random_model.stylize_batch(contents, style, batch_size=4, levels=[2, 1], max_size=None)
+    assert passes == [2, 1, 1]  # two 64x64 together (the pixel cap, not batch_size=4), then what is left per shape
+    for content, out in zip(contents, outs):
+        alone = random_model.stylize(content, style, levels=[2, 1], max_size=None)
+        assert out.size == alone.size and np.abs(np.asarray(out, dtype=int) - np.asarray(alone, dtype=int)).max() <= 1
+
+
 def test_a_compiled_model_gives_the_eager_result(random_model, content_array, style_array):
     """Model(compile=True) runs the same networks through torch.compile: same pictures, up to float rounding."""
     compiled = wct.load(decoders={"relu1_1": random_model.decoder("relu1_1")}, compile=True)

@@ -62,6 +62,7 @@ PREVIEW_SIZE = 256  # ...at this long side at most
 PRESERVE_COLOR = ("luminance", "histogram")
 TILE_ABOVE = 2048 * 2048  # working images with more pixels go through the networks in tiles (bounded memory)...
 DEFAULT_TILE_SIZE = 1024  # ...of this side (the cores; each tile adds 16-128 px of context per side)
+CPU_BATCH_PIXELS = 1 << 20  # stylize_batch on a CPU: batches stop at this many pixels (bigger ones measured slower)
 
 
 _DOWNSCALE = contextvars.ContextVar("wct_downscale", default=False)  # set per call by the public methods
@@ -450,6 +451,12 @@ class Model:
             y = keep_luminance(y[..., : size[0], : size[1]], base)
         return self._finish(y, size, src)
 
+    def _batch_limit(self, x: torch.Tensor, batch_size: int) -> int:
+        """How many working images of ``x``'s shape go through the networks at once."""
+        if self.device.type != "cpu":
+            return batch_size
+        return max(1, min(batch_size, CPU_BATCH_PIXELS // (x.shape[-2] * x.shape[-1])))
+
     @_downscaling
     @torch.inference_mode()
     def stylize_batch(
@@ -469,7 +476,8 @@ class Model:
         progress: Progress | None = None,
     ) -> list:
         """``stylize`` for many contents and one style (or blend): the style is measured once, and contents of the
-        same working size go through the networks ``batch_size`` at a time. Each image is whitened with its own
+        same working size go through the networks ``batch_size`` at a time (on a CPU, fewer when a batch would pass
+        CPU_BATCH_PIXELS: there large batches are slower than a loop). Each image is whitened with its own
         statistics, so every result equals ``stylize`` on that image alone (up to float rounding).
 
         Args: as ``stylize``; ``progress(done, total, "")`` is called after each image.
@@ -508,7 +516,7 @@ class Model:
             x, size, src = self._prepare(content, max_size)
             group = pending.setdefault(tuple(x.shape), [])
             group.append((i, x, size, src))
-            if len(group) == batch_size:
+            if len(group) >= self._batch_limit(x, batch_size):
                 flush(pending.pop(tuple(x.shape)))
         for group in pending.values():
             flush(group)
