@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from io import BytesIO
+
 import numpy as np
 import pytest
 from conftest import smooth_image
 from PIL import Image
 
+from wct import load
 from wct.cli import main
+from wct.distributed import _Stylizer
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # both paths with one thread, as a one-CPU Ray worker
@@ -84,3 +88,15 @@ def test_ray_local_mode_gives_the_single_process_outputs(capsys, folder, single)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in reference.iterdir())
     for name in (p.name for p in reference.iterdir()):
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_a_ray_worker_runs_in_half_precision_when_asked(folder):
+    """`wct batch --ray --half`: each worker loads the half-precision model and gives its pixels."""
+    options = {"levels": ["relu2_1", "relu1_1"], "max_size": None}
+    src = folder / "in" / "img01.png"
+    worker = _Stylizer(str(folder / "style.png"), options, "cpu", 1, half=True)
+    assert worker.model.half
+    got = worker({"index": np.array([0]), "src": np.array([str(src)], dtype=object)})
+    assert got["error"][0] == ""
+    expected = load(device="cpu", half=True).stylize(str(src), str(folder / "style.png"), **options)
+    assert np.array_equal(np.asarray(Image.open(BytesIO(got["png"][0])).convert("RGB")), np.asarray(expected))

@@ -265,7 +265,8 @@ def _cmd_batch(args) -> int:
             started = connect(args.ray, num_cpus=args.ray_cpus)
             try:
                 results = stylize_on_ray([src for src, _ in todo], style, options, workers=args.workers, batch_size=args.batch_size,
-                                         cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker)  # fmt: skip
+                                         cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
+                                         half=args.half)  # fmt: skip
                 for r in results:
                     src, dst = todo[r.index]
                     if r.error:

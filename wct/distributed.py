@@ -57,13 +57,13 @@ def connect(address: str, *, num_cpus: int | None = None, num_gpus: int | None =
 class _Stylizer:
     """A Ray actor: loads the model once, then stylizes the batches of paths it is given."""
 
-    def __init__(self, style, options: Mapping[str, Any], device: str | None, threads: int) -> None:
+    def __init__(self, style, options: Mapping[str, Any], device: str | None, threads: int, half: bool = False) -> None:
         import torch
 
         from .api import load
 
         torch.set_num_threads(threads)  # float reductions depend on it: the same count gives the same pixels
-        self.model = load(device=device)
+        self.model = load(device=device, half=half)
         self.style = style.to(self.model.device) if hasattr(style, "to") else style
         self.options = dict(options)
 
@@ -101,13 +101,14 @@ def stylize_on_ray(
     gpus_per_worker: float = 0.0,
     batch_size: int = 8,
     threads: int | None = None,
+    half: bool = False,
 ) -> Iterator[Outcome]:
     """Stylize ``sources`` on the connected Ray cluster with ``Model.stylize(src, style, **options)``.
 
     ``workers`` actors each load the model once (on a GPU when ``gpus_per_worker`` > 0) and take
     ``batch_size`` paths at a time, with ``threads`` torch threads (default: ``cpus_per_worker``; a run with
-    as many threads as the single-process one gives the same pixels). Yields one Outcome per source as
-    results stream in (any order).
+    as many threads as the single-process one gives the same pixels; ``half`` as in ``wct.load``). Yields one
+    Outcome per source as results stream in (any order).
     """
     ray = require_ray()
     for name, value, low in (("workers", workers, 1), ("batch_size", batch_size, 1)):
@@ -126,7 +127,7 @@ def stylize_on_ray(
     ds = ds.map_batches(
         _Stylizer,
         fn_constructor_kwargs={"style": style.to("cpu") if hasattr(style, "to") else style, "options": dict(options), "device": device,
-                               "threads": threads},
+                               "threads": threads, "half": bool(half)},
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=workers),
