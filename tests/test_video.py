@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 av = pytest.importorskip("av", reason="video needs the 'video' extra")
 pytest.importorskip("cv2", reason="video needs the 'video' extra")
@@ -20,15 +21,16 @@ from wct.video import FrameStore, iter_frames, probe
 FRAMES, W, H, FPS, RATE, TONE = 12, 64, 48, 24, 22050, 440.0
 
 
-def make_clip(path: Path, *, audio_codec: str | None = "aac", frames: int = FRAMES) -> Path:
+def make_clip(path: Path, *, audio_codec: str | None = "aac", frames: int = FRAMES, size: tuple[int, int] = (W, H)) -> Path:
     """A camera pan over a smooth colourful scene (2 px per frame), with a 440 Hz tone as its audio."""
-    canvas = smooth_image(H + 16, W + 2 * frames, seed=7)
+    w, h = size
+    canvas = smooth_image(h + 16, w + 2 * frames, seed=7)
     with av.open(str(path), "w") as c:
         v = c.add_stream("libx264", rate=FPS)
-        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         a = c.add_stream(audio_codec, rate=RATE) if audio_codec else None
         for i in range(frames):
-            img = np.ascontiguousarray(canvas[8 : 8 + H, 2 * i : 2 * i + W])
+            img = np.ascontiguousarray(canvas[8 : 8 + h, 2 * i : 2 * i + w])
             c.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         c.mux(v.encode(None))
         if a is not None:
@@ -150,6 +152,46 @@ def test_changed_settings_start_over(clip, style, random_model, tmp_path):
     with pytest.warns(UserWarning, match="other settings"):
         wct.stylize_video(clip, style, out, model=random_model, levels=1, alpha=0.3, progress=lambda d, t, _: calls.append(d))
     assert calls[0] == 0 and calls[-1] == FRAMES
+
+
+def test_big_frames_go_through_the_networks_in_tiles_like_whole_frames(style, model, tmp_path, monkeypatch):
+    """Tiles bound the memory of big frames; each frame is still whitened with its whole statistics, smoothed once."""
+    src = make_clip(tmp_path / "big.mp4", audio_codec=None, frames=4, size=(512, 320))  # two tiles of 256
+    kw = {"model": model, "levels": ["relu3_1", "relu2_1", "relu1_1"], "max_size": None, "stats_momentum": 0.5, "batch_size": 2}
+    whole = wct.stylize_video(src, style, tmp_path / "whole.mp4", tile_size=0, **kw)
+    tiled_levels: list[str] = []
+    real = wct.api.run_level_tiled
+    monkeypatch.setattr(wct.api, "run_level_tiled", lambda x, lv, *a, **k: tiled_levels.append(lv) or real(x, lv, *a, **k))
+    tiled = wct.stylize_video(src, style, tmp_path / "tiled.mp4", tile_size=256, **kw)
+    assert tiled_levels == ["relu3_1", "relu2_1", "relu1_1"] * 2  # two passes of two frames
+    a = np.stack(list(iter_frames(whole))).astype(float)
+    b = np.stack(list(iter_frames(tiled))).astype(float)
+    assert a.shape == b.shape == (4, 320, 512, 3)
+    assert np.abs(a - b).mean() < 4.0  # out of 255, after the codec (x264 at crf 18 differs by ~2 on its own here)
+
+
+def test_in_tiles_frames_and_their_time_averaged_statistics_match_whole_frames(style, model):
+    from wct.video import _Stylizer
+
+    levels = ("relu2_1", "relu1_1")
+    st = model.compute_style(style, levels=list(levels))
+    frames = [smooth_image(320, 512, seed=s) for s in (30, 31, 32)]  # unlike frames: any double smoothing shows
+    runs = {tile: _Stylizer(model, st, dict.fromkeys(levels, 0.6), levels, (320, 512), 0.5, 0.0, tile) for tile in (0, 256)}
+    outs = {tile: np.stack(run(frames[:2]) + run(frames[2:])).astype(float) for tile, run in runs.items()}
+    assert np.abs(outs[0] - outs[256]).mean() < 0.5  # out of 255
+    for lv in levels:
+        (m0, c0), (m1, c1) = runs[0].stats[lv], runs[256].stats[lv]
+        assert torch.allclose(m0, m1, rtol=1e-3, atol=1e-3 * float(m0.abs().max()))
+        assert torch.allclose(c0, c1, rtol=1e-3, atol=1e-3 * float(c0.abs().max()))
+
+
+def test_on_a_cpu_passes_hold_at_most_cpu_batch_pixels(clip, style, random_model, tmp_path, monkeypatch):
+    passes: list[int] = []
+    run = random_model._run
+    monkeypatch.setattr(random_model, "_run", lambda x, *a, **k: passes.append(x.shape[0]) or run(x, *a, **k))
+    monkeypatch.setattr(wct.api, "CPU_BATCH_PIXELS", 2 * W * H)
+    wct.stylize_video(clip, style, tmp_path / "o.mp4", model=random_model, levels=1, batch_size=4)
+    assert passes == [2] * (FRAMES // 2)
 
 
 @pytest.mark.parametrize("source,codec,output,expected", [("in.mov", "pcm_s16le", "out.mp4", "aac"), ("in.mp4", "aac", "out.webm", "opus")])

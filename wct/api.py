@@ -451,11 +451,11 @@ class Model:
             y = keep_luminance(y[..., : size[0], : size[1]], base)
         return self._finish(y, size, src)
 
-    def _batch_limit(self, x: torch.Tensor, batch_size: int) -> int:
-        """How many working images of ``x``'s shape go through the networks at once."""
+    def _batch_limit(self, height: int, width: int, batch_size: int) -> int:
+        """How many working images of this size go through the networks at once."""
         if self.device.type != "cpu":
             return batch_size
-        return max(1, min(batch_size, CPU_BATCH_PIXELS // (x.shape[-2] * x.shape[-1])))
+        return max(1, min(batch_size, CPU_BATCH_PIXELS // (height * width)))
 
     @_downscaling
     @torch.inference_mode()
@@ -516,7 +516,7 @@ class Model:
             x, size, src = self._prepare(content, max_size)
             group = pending.setdefault(tuple(x.shape), [])
             group.append((i, x, size, src))
-            if len(group) >= self._batch_limit(x, batch_size):
+            if len(group) >= self._batch_limit(*x.shape[-2:], batch_size):
                 flush(pending.pop(tuple(x.shape)))
         for group in pending.values():
             flush(group)

@@ -221,7 +221,8 @@ def _cmd_video(args) -> int:
     try:
         out = stylize_video(args.input, style, args.output, model=model, alpha=args.alpha, levels=levels, max_size=args.size,
                             coherent=not args.plain, flow_blend=args.flow_blend, stats_momentum=args.stats_momentum,
-                            batch_size=args.batch_size, overwrite=args.overwrite, progress=progress)  # fmt: skip
+                            batch_size=args.batch_size, tile_size=args.tile_size, overwrite=args.overwrite,
+                            progress=progress)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
@@ -442,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--stats-momentum", type=float, default=0.0, help="time smoothing of content statistics in [0, 1) (default 0: off)")
     v.add_argument("--batch-size", type=int, default=4, help="frames per network pass (default 4)")
     common(v)
+    tiles(v)
     v.set_defaults(func=_cmd_video)
 
     b = sub.add_parser("batch", help="restyle folders of images, resumably; on a Ray cluster with --ray")

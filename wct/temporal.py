@@ -39,6 +39,7 @@ __all__ = [
     "blend_warped",
     "ema",
     "wct_with_statistics",
+    "smooth_statistics",
     "smoothed_statistics",
     "motion",
     "warped_difference",
@@ -121,9 +122,13 @@ def smoothed_statistics(f: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor
     statistics and those of the frames before it, ``state`` carrying the average up to the frame
     before the batch (None at the start of a video).
     """
-    means, covs = mean_and_covariance(f)
+    return smooth_statistics(*mean_and_covariance(f), state, momentum)
+
+
+def smooth_statistics(means: torch.Tensor, covs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None, momentum: float):
+    """``smoothed_statistics`` from per-frame means (B, C, 1) and covariances (B, C, C) already measured."""
     out_m, out_c = [], []
-    for b in range(f.shape[0]):
+    for b in range(means.shape[0]):
         m = ema(None if state is None else state[0], means[b], momentum)
         c = ema(None if state is None else state[1], covs[b], momentum)
         state = (m, c)

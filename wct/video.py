@@ -35,11 +35,20 @@ from .api import (
     parse_alphas,
     parse_levels,
     parse_size,
+    parse_tile_size,
 )
 from .errors import InputError, OutputError
 from .image import pad_to_multiple, resize_to, working_size
-from .temporal import blend_warped, consistency_mask, optical_flow, smoothed_statistics, warp, wct_with_statistics
-from .transform import wct
+from .temporal import (
+    blend_warped,
+    consistency_mask,
+    optical_flow,
+    smooth_statistics,
+    smoothed_statistics,
+    warp,
+    wct_with_statistics,
+)
+from .transform import flat_features, wct
 
 __all__ = ["stylize_video", "probe", "VideoInfo", "FrameStore", "VIDEO_SUFFIXES", "FLOW_BLEND", "STATS_MOMENTUM"]
 
@@ -238,20 +247,37 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 class _Stylizer:
     """Frames through the network in batches, the content statistics smoothed over time, then the flow blend."""
 
-    def __init__(self, model: Model, style, alphas, levels, size, momentum: float, blend: float) -> None:
+    def __init__(self, model: Model, style, alphas, levels, size, momentum: float, blend: float, tile_size: int | None = None) -> None:
         self.model, self.style, self.alphas, self.levels, self.size = model, style, alphas, levels, size
-        self.momentum, self.blend = momentum, blend
+        self.momentum, self.blend, self.tile_size = momentum, blend, tile_size
         self.stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._smoothed: dict[str, tuple] = {}  # level -> (whole frames' statistics from the tiles, smoothed)
         self.prev_in: np.ndarray | None = None  # the previous input and output frames at the working size
         self.prev_out: np.ndarray | None = None
 
-    def _step(self, f: torch.Tensor, lv: str) -> torch.Tensor:
-        flat = f.flatten(2)  # (B, C, N)
+    def _step(self, f: torch.Tensor, lv: str, stats=None) -> torch.Tensor:
+        """WCT of a pass's features (B, C, h, w); in tiles, ``stats`` are the whole frames' mean and covariance."""
+        flat = flat_features(f)  # (B, C, N)
         st = self.style
+        if self.momentum == 0.0 and stats is None:
+            return wct(flat, st.mean(lv), st.color(lv), self.alphas[lv]).view(f.shape)
+        means, covs = self._statistics(flat, lv, stats)
+        return wct_with_statistics(flat, means, covs, st.mean(lv), st.color(lv), self.alphas[lv]).view(f.shape)
+
+    _step.tileable = True  # type: ignore[attr-defined]
+
+    def _statistics(self, flat: torch.Tensor, lv: str, stats) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each frame's statistics, averaged over time when ``momentum`` > 0; the tiles of one pass share them."""
         if self.momentum == 0.0:
-            return wct(flat, st.mean(lv), st.color(lv), self.alphas[lv]).view_as(f)
-        means, covs, self.stats[lv] = smoothed_statistics(flat, self.stats.get(lv), self.momentum)
-        return wct_with_statistics(flat, means, covs, st.mean(lv), st.color(lv), self.alphas[lv]).view_as(f)
+            return stats
+        if stats is None:
+            means, covs, self.stats[lv] = smoothed_statistics(flat, self.stats.get(lv), self.momentum)
+            return means, covs
+        cached = self._smoothed.get(lv)
+        if cached is None or cached[0] is not stats:  # a new pass: smooth its statistics into the state once
+            means, covs, self.stats[lv] = smooth_statistics(*stats, self.stats.get(lv), self.momentum)
+            cached = self._smoothed[lv] = (stats, (means, covs))
+        return cached[1]
 
     def inputs(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [_to_uint8(_at_working_size(f, self.size)[0]) for f in frames]
@@ -261,7 +287,7 @@ class _Stylizer:
         small = [_at_working_size(f, self.size) for f in frames]
         x, (h, w) = pad_to_multiple(torch.cat(small).to(self.model.device), 16)
         with torch.inference_mode():
-            y = self.model._run(x, self.levels, self._step, None)[..., :h, :w]
+            y = self.model._run(x, self.levels, self._step, None, tile_size=self.tile_size)[..., :h, :w]
         outs = []
         for inp, styl in zip(self.inputs(frames), y):
             out = _to_uint8(styl)
@@ -350,6 +376,7 @@ def stylize_video(
     flow_blend: float = FLOW_BLEND,
     stats_momentum: float = STATS_MOMENTUM,
     batch_size: int = 4,
+    tile_size: int | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> Path:
@@ -363,7 +390,9 @@ def stylize_video(
         coherent: False gives plain per-frame WCT (it flickers); True blends the previous output, warped along
             the input's optical flow, into the pixels the flow tracks (``flow_blend`` of it), and, when
             ``stats_momentum`` > 0, whitens each frame with content statistics averaged over time.
-        batch_size: frames per pass through the networks.
+        batch_size: frames per pass through the networks (on a CPU, fewer when a pass would hold more than
+            CPU_BATCH_PIXELS, as in ``stylize_batch``).
+        tile_size: as ``stylize``: by default frames over 2048x2048 pixels go through the networks in tiles.
         progress: called as progress(done, total, "") once at the start (done: frames finished by an earlier run)
             and after each batch (total: the container's frame count, or at least done); an exception it raises
             stops the run, and a later run resumes after the last finished batch.
@@ -380,24 +409,26 @@ def stylize_video(
     model = model if model is not None else _default(device)
     lvls = parse_levels(DEFAULT_LEVELS if levels is None else levels)
     alphas = parse_alphas(alpha, lvls)
+    tile_size = parse_tile_size(tile_size)
     st = model._style_for(style, weights, lvls, style_size, None, blend_method)
     size = working_size(info.height, info.width, parse_size(max_size))
+    per_pass = model._batch_limit(-(-size[0] // 16) * 16, -(-size[1] // 16) * 16, batch_size)
     from . import __version__
 
     stat = src.stat()
     job = {"wct": __version__, "source": str(src.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
            "style": _fingerprint(st, lvls), "alphas": alphas, "levels": list(lvls), "size": list(size),
-           "flow_blend": blend, "stats_momentum": momentum, "batch_size": batch_size}  # fmt: skip
+           "flow_blend": blend, "stats_momentum": momentum, "batch_size": per_pass, "tile_size": tile_size}  # fmt: skip
     store = FrameStore(out, job)
     done = store.open()
-    run = _Stylizer(model, st, alphas, lvls, size, momentum, blend)
+    run = _Stylizer(model, st, alphas, lvls, size, momentum, blend, tile_size)
     if done:
         run.stats = {lv: (m.to(model.device), c.to(model.device)) for lv, (m, c) in store.state().items()}
         run.prev_out = store.frame(done - 1)
     if progress is not None:
         progress(done, max(info.frames, done), "")
     index = 0
-    for batch in _batches(iter_frames(src), batch_size):
+    for batch in _batches(iter_frames(src), per_pass):
         if index + len(batch) <= done:  # finished earlier
             index += len(batch)
             if index == done:
