@@ -137,9 +137,9 @@ def test_style_argument_weights():
 
 
 def test_python_dash_m_and_usage_errors():
-    r = subprocess.run([sys.executable, "-m", "wct", "--version"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "wct", "--version"], capture_output=True, text=True, check=False)
     assert r.returncode == 0 and r.stdout.startswith("wct ")
-    r = subprocess.run([sys.executable, "-m", "wct", "stylize"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "wct", "stylize"], capture_output=True, text=True, check=False)
     assert r.returncode == 2 and "-o/--output" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -13,7 +13,6 @@ from wct import load
 from wct.cli import main
 from wct.distributed import _Stylizer
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # both paths with one thread, as a one-CPU Ray worker
 
 

@@ -82,7 +82,7 @@ def test_explicit_weights_file_is_checked(tmp_path):
 def test_missing_wheel_names_the_fix(monkeypatch, tmp_path):
     import importlib.metadata
 
-    import wct.weights as weights
+    from wct import weights
 
     monkeypatch.setenv("WCT_CACHE_DIR", str(tmp_path))
 

@@ -37,7 +37,7 @@ def make_corpus(folder):
     rgba.putalpha(Image.new("L", rgb.size, 0))  # fully transparent: composited onto white
     save("RGBA.png", rgba)
     save("CMYK.jpg", rgb.convert("CMYK"))
-    save("I16.png", Image.fromarray((np.asarray(rgb.convert("L"), dtype=np.uint16) * 257)))
+    save("I16.png", Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.uint16) * 257))
     save("F.tif", Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.float32) / 255.0))
     save("1bit.png", rgb.convert("1"))
     frames = [_gradient(), Image.new("RGB", (48, 40), (255, 0, 0))]

@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import smooth_image
 
 import wct
 from wct.errors import InputError
 from wct.tiling import Moments, feather, margin_for, tiles
 from wct.transform import mean_and_covariance
-
-from conftest import smooth_image
 
 
 @pytest.mark.parametrize(("h", "w", "core"), [(512, 512, 256), (1040, 784, 256), (480, 2000, 512), (208, 144, 256)])

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
+from conftest import smooth_image
 from PIL import Image
 from safetensors.torch import load_file
 
 import wct
-from conftest import smooth_image
 from wct.train import TrainConfig, export_decoder, split_images, train_decoder
 
 

@@ -91,7 +91,7 @@ class Style:
         self.description = description
 
     @classmethod
-    def from_features(cls, taps: Mapping[str, torch.Tensor], *, description: str = "") -> "Style":
+    def from_features(cls, taps: Mapping[str, torch.Tensor], *, description: str = "") -> Style:
         """Statistics of encoder taps {level: (1, C, h, w)}."""
         stats = {}
         for level, f in taps.items():
@@ -100,7 +100,7 @@ class Style:
         return cls(stats, description=description)
 
     @classmethod
-    def compose(cls, picks: Mapping[str | int, "Style"], *, default: "Style | None" = None, description: str = "") -> "Style":
+    def compose(cls, picks: Mapping[str | int, Style], *, default: Style | None = None, description: str = "") -> Style:
         """A Style built level by level: ``picks[level]``'s statistics at each level named, ``default``'s elsewhere.
 
         E.g. one painting's large shapes with another's brushwork:
@@ -150,7 +150,7 @@ class Style:
         c = self.color(level).double()
         return c @ c
 
-    def to(self, device: str | torch.device) -> "Style":
+    def to(self, device: str | torch.device) -> Style:
         return Style({k: (m.to(device), c.to(device)) for k, (m, c) in self._stats.items()}, description=self.description)
 
     def has(self, level: str) -> bool:
@@ -185,7 +185,7 @@ class Style:
         return out
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Style":
+    def load(cls, path: str | os.PathLike) -> Style:
         """Read and validate a style file (format, encoder, keys, shapes, dtypes, finiteness)."""
         p = Path(path)
         if not p.is_file():
@@ -226,11 +226,11 @@ class Style:
 
     @staticmethod
     def blend(
-        styles: Sequence["Style"],
+        styles: Sequence[Style],
         weights: Sequence[float] | Mapping[str | int, Sequence[float]] | None = None,
         *,
         method: str = "linear",
-    ) -> "Style":
+    ) -> Style:
         """One Style from several, per shared level.
 
         Args:

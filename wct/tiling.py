@@ -122,7 +122,7 @@ def run_level_tiled(
 ) -> torch.Tensor:
     """One level of the pipeline on (B, 3, H, W) in tiles: ``encode`` crops to (B, C, h, w) features,
     ``transform(features (B, C, N), (mean, cov))`` with the whole image's statistics, ``decode`` back to RGB."""
-    b, _, h, w = x.shape
+    _, _, h, w = x.shape
     margin = margin_for(level)
     parts = tiles(h, w, core, margin)
     stride = 2 ** LEVELS.index(level)
