@@ -42,11 +42,11 @@ def main() -> None:
         img = wct.image.resize_to(photo, (side, side))
         eight = [img.flip(-1) if i % 2 else img for i in range(8)]
         model.stylize(img, style, max_size=None)  # warm-up at this size
-        loop = best_of(lambda: [model.stylize(x, style, max_size=None) for x in eight], args.repeats)
-        capped = best_of(lambda: model.stylize_batch(eight, style, batch_size=4, max_size=None), args.repeats)
+        loop = best_of(lambda eight=eight: [model.stylize(x, style, max_size=None) for x in eight], args.repeats)
+        capped = best_of(lambda eight=eight: model.stylize_batch(eight, style, batch_size=4, max_size=None), args.repeats)
         wct.api.CPU_BATCH_PIXELS = 1 << 62
         try:
-            uncapped = best_of(lambda: model.stylize_batch(eight, style, batch_size=4, max_size=None), args.repeats)
+            uncapped = best_of(lambda eight=eight: model.stylize_batch(eight, style, batch_size=4, max_size=None), args.repeats)
         finally:
             wct.api.CPU_BATCH_PIXELS = cap
         per = model._batch_limit(side, side, 4)
