@@ -12,10 +12,10 @@ import torch
 from safetensors.torch import load_file
 
 import wct
-from wct.decoder import Decoder, decoder_layers, reflect_pad1
+from wct.decoder import Decoder, decoder_layers, deepened, extra_from_metadata, reflect_pad1
 from wct.image import fit_multiple, to_tensor
 from wct.metrics import psnr
-from wct.weights import ENCODER_ID, decoders_dir
+from wct.weights import ENCODER_ID, decoders_dir, safetensors_metadata
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 MANIFEST = json.loads((decoders_dir() / "MANIFEST.json").read_text())["decoders"]
@@ -35,7 +35,7 @@ def test_file_matches_its_manifest(entry):
     assert entry["encoder"] == ENCODER_ID
     state = load_file(str(path))
     assert all(t.dtype == torch.float16 for t in state.values())
-    dec = Decoder(entry["level"])
+    dec = Decoder(entry["level"], extra_from_metadata(safetensors_metadata(path)))
     dec.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     assert sum(p.numel() for p in dec.parameters()) == entry["parameters"]
     assert entry["images_seen"] > 0 and entry["steps"] > 0
@@ -59,6 +59,34 @@ def test_decoder_architecture_mirrors_vgg16():
     assert len(convs["relu5_1"]) == 11 and convs["relu5_1"][0] == (512, 512)
     ups = {lv: sum(op == "up" for op, _, _ in decoder_layers(lv)) for lv in wct.LEVELS}
     assert ups == {"relu1_1": 0, "relu2_1": 1, "relu3_1": 2, "relu4_1": 3, "relu5_1": 4}
+
+
+def test_extra_convs_follow_the_mirror_convs_they_name():
+    convs = [(i, o) for op, i, o in decoder_layers("relu3_1", (0, 1)) if op == "conv"]
+    assert convs == [(256, 128), (128, 128), (128, 128), (128, 128), (128, 64), (64, 64), (64, 3)]
+    ops = [op for op, _, _ in decoder_layers("relu3_1", (0, 1))]
+    assert ops.index("up") == 2  # the first extra conv works at the tap's resolution, before the upsampling
+    with pytest.raises(ValueError, match="after the mirror's convs 0..3"):
+        decoder_layers("relu3_1", (4,))  # nothing may follow the RGB output layer
+
+
+@pytest.mark.parametrize(("level", "extra"), [("relu1_1", (0,)), ("relu3_1", (0, 1))])
+def test_a_deepened_decoder_computes_the_same_image(level, extra):
+    torch.manual_seed(0)
+    dec = Decoder(level)
+    dec.scale.uniform_(0.5, 2.0)
+    for m in dec.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.bias.data.uniform_(-0.1, 0.1)
+    deep = deepened(dec, extra)
+    assert deep.extra == extra
+    assert sum(p.numel() for p in deep.parameters()) > sum(p.numel() for p in dec.parameters())
+    x = torch.rand(1, dec.in_channels, 6, 5) * 3
+    with torch.no_grad():
+        assert torch.allclose(deep(x), dec(x), atol=1e-5)  # the training graph
+    with torch.inference_mode():
+        assert torch.allclose(deep(x), dec(x), atol=1e-5)  # the fast inference path
+    assert deepened(deep, (0,)).extra == extra
 
 
 def test_a_damaged_decoder_is_refused(tmp_path):

@@ -83,3 +83,29 @@ def test_a_run_continuing_shipped_weights_exports_the_total_training(photos, tmp
     assert second["steps"] > first["steps"] and second["images_seen"] == first["images_seen"] + 2 * (second["steps"] - first["steps"])
     fresh = export_decoder(train_decoder(config(photos, tmp_path / "f", 2)), "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
     assert fresh["steps"] <= 2  # a run from scratch does not inherit the counts of what it replaces
+
+
+def test_a_deepened_run_resumes_exports_and_loads_with_its_extra_convs(photos, tmp_path, content_array):
+    dest = tmp_path / "decoders"
+    export_decoder(train_decoder(config(photos, tmp_path / "g", 2)), "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
+
+    def deep(out: str, steps: int) -> TrainConfig:
+        return TrainConfig(**dict(config(photos, tmp_path / out, steps).__dict__, init_from=str(dest / "relu1_1.safetensors"), deepen="0"))
+
+    straight = train_decoder(deep("h", 3))
+    train_decoder(deep("i", 1))
+    resumed = train_decoder(deep("i", 3))
+    a, b = load_file(str(straight / "last.safetensors")), load_file(str(resumed / "last.safetensors"))
+    assert "model.layers.7.weight" in a and a.keys() == b.keys()  # one (pad, conv, relu) more than relu1_1's 0..4
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    entry = export_decoder(straight, "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
+    assert entry["parameters"] == 38_659 + 64 * 64 * 9 + 64
+    model = wct.load(device="cpu", decoders=dest)
+    assert model.decoder("relu1_1").extra == (0,)
+    assert model.reconstruct(content_array, "relu1_1").size == (88, 72)
+
+
+def test_a_bad_deepen_names_the_problem(photos, tmp_path):
+    for bad in ("one", "1"):  # relu1_1's mirror convs are 0 and 1: nothing may follow the last
+        with pytest.raises(wct.InputError, match="--deepen"):
+            train_decoder(TrainConfig(**dict(config(photos, tmp_path / "j", 1).__dict__, deepen=bad)))

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from .color import keep_luminance, match_color
-from .decoder import Decoder
+from .decoder import Decoder, extra_from_metadata
 from .encoder import LEVELS, Encoder, parse_level
 from .errors import InputError, WeightsError
 from .image import MAX_PIXELS, ImageInput, Source, from_tensor, pad_to_multiple, resize_to, to_tensor, working_size
@@ -23,7 +23,7 @@ from .spatial import MaskInput, masks_at, prepare_masks
 from .style import BLEND_METHODS, Style, level_weights, per_level
 from .tiling import run_level_tiled
 from .transform import flat_features, masked_wct, wct, wct_with_statistics
-from .weights import ENCODER_ID, decoders_dir, load_verified, read_manifest
+from .weights import ENCODER_ID, decoders_dir, load_verified, read_manifest, safetensors_metadata
 
 __all__ = [
     "Model",
@@ -240,8 +240,9 @@ class Model:
             raise WeightsError(f"no trained decoder for {level} in {self._folder} (available: {have}); choose other levels")
         if entry.get("encoder") != ENCODER_ID:
             raise WeightsError(f"the {level} decoder was trained for encoder {entry.get('encoder')!r}, not {ENCODER_ID!r}")
-        state = load_verified(self._folder / entry["file"], entry["sha256"], f"{level} decoder")
-        dec = Decoder(level)
+        path = self._folder / entry["file"]
+        state = load_verified(path, entry["sha256"], f"{level} decoder")
+        dec = Decoder(level, extra_from_metadata(safetensors_metadata(path)))
         try:
             dec.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
         except RuntimeError as exc:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
 from . import convolution, winograd
 from .encoder import LEVELS, parse_level
 
-__all__ = ["Decoder", "decoder_layers", "reflect_pad1", "STAGE_WIDTHS"]
+__all__ = ["Decoder", "decoder_layers", "conv_roles", "deepened", "extra_from_metadata", "reflect_pad1", "STAGE_WIDTHS"]
 
 STAGE_WIDTHS = (64, 128, 256, 512, 512)  # VGG-16 channels per stage
 STAGE_CONVS = (2, 2, 3, 3, 3)  # convs per stage
@@ -16,8 +18,9 @@ STAGE_CONVS = (2, 2, 3, 3, 3)  # convs per stage
 Layer = tuple[str, int, int]  # ("conv", in, out) or ("up", 0, 0)
 
 
-def decoder_layers(level: str) -> list[Layer]:
-    """The mirror of VGG-16 from ``level`` down to RGB (relu1_1 gets one extra 64->64 conv)."""
+def decoder_layers(level: str, extra: Iterable[int] = ()) -> list[Layer]:
+    """The mirror of VGG-16 from ``level`` down to RGB (relu1_1 gets one extra 64->64 conv), with one more
+    same-width conv after each of the mirror's convs numbered in ``extra`` (0 = the first)."""
     k = LEVELS.index(parse_level(level)) + 1  # stage of the tap
     widths = (3,) + STAGE_WIDTHS
     layers: list[Layer] = []
@@ -28,7 +31,27 @@ def decoder_layers(level: str) -> list[Layer]:
         layers.append(("up", 0, 0))
         layers += [("conv", widths[stage], widths[stage])] * (STAGE_CONVS[stage - 1] - 1)
         layers.append(("conv", widths[stage], widths[stage - 1]))  # inverse of conv{stage}_1
-    return layers
+    return _with_extra(layers, extra)
+
+
+def _with_extra(layers: list[Layer], extra: Iterable[int]) -> list[Layer]:
+    extra = set(extra)
+    convs = [i for i, (op, _, _) in enumerate(layers) if op == "conv"]
+    if bad := sorted(j for j in extra if not 0 <= j < len(convs) - 1):
+        raise ValueError(f"extra convs go after the mirror's convs 0..{len(convs) - 2}, not after {bad}")
+    out: list[Layer] = []
+    for i, layer in enumerate(layers):
+        out.append(layer)
+        if layer[0] == "conv" and convs.index(i) in extra:
+            out.append(("conv", layer[2], layer[2]))
+    return out
+
+
+def conv_roles(level: str, extra: Iterable[int] = ()) -> list[tuple[int, bool]]:
+    """For each conv of ``decoder_layers(level, extra)``: (the mirror conv it belongs to, whether it is the extra one)."""
+    n = sum(op == "conv" for op, _, _ in decoder_layers(level))
+    extra = set(extra)
+    return [role for j in range(n) for role in [(j, False)] + ([(j, True)] if j in extra else [])]
 
 
 class Decoder(nn.Module):
@@ -38,10 +61,11 @@ class Decoder(nn.Module):
     network sees features of order one; reflection padding, ReLU, nearest upsampling.
     """
 
-    def __init__(self, level: str | int) -> None:
+    def __init__(self, level: str | int, extra: Iterable[int] = ()) -> None:
         super().__init__()
         self.level = parse_level(level)
-        spec = decoder_layers(self.level)
+        self.extra = tuple(sorted(set(extra)))  # mirror convs followed by one more conv of the same width
+        spec = decoder_layers(self.level, self.extra)
         modules: list[nn.Module] = []
         n_convs = sum(1 for op, _, _ in spec if op == "conv")
         seen = 0
@@ -97,6 +121,33 @@ class Decoder(nn.Module):
             elif isinstance(mod, nn.Conv2d):  # with the ReLU that follows it, if any
                 x = convolution.conv_padded(x, mod, relu=i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU))
         return x.contiguous()
+
+
+def deepened(decoder: Decoder, extra: Iterable[int]) -> Decoder:
+    """The same function with more layers: ``decoder`` plus an identity-initialised conv after each mirror conv in
+    ``extra`` (exact, because it follows a ReLU: its inputs are never negative)."""
+    new = Decoder(decoder.level, set(decoder.extra) | set(extra)).to(decoder.scale.device)
+    old_convs = dict(zip(conv_roles(decoder.level, decoder.extra), _convs(decoder), strict=True))
+    with torch.no_grad():
+        new.scale.copy_(decoder.scale)
+        for role, conv in zip(conv_roles(new.level, new.extra), _convs(new), strict=True):
+            if role in old_convs:
+                conv.load_state_dict(old_convs[role].state_dict())
+            else:
+                conv.weight.zero_()
+                conv.bias.zero_()
+                conv.weight[:, :, 1, 1].copy_(torch.eye(conv.out_channels))
+    return new
+
+
+def _convs(decoder: Decoder) -> list[nn.Conv2d]:
+    return [m for m in decoder.layers if isinstance(m, nn.Conv2d)]
+
+
+def extra_from_metadata(metadata: dict[str, str] | None) -> tuple[int, ...]:
+    """The ``extra_convs`` a weights file records in its metadata ("0,1"; none when absent)."""
+    text = (metadata or {}).get("extra_convs", "")
+    return tuple(int(j) for j in text.split(",") if j.strip())
 
 
 def reflect_pad1(x: torch.Tensor, *, upsample: bool = False, memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:

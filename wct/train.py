@@ -20,11 +20,12 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .decoder import Decoder
+from .decoder import Decoder, decoder_layers, deepened, extra_from_metadata
 from .encoder import LEVELS, Encoder, parse_level
+from .errors import InputError
 from .image import fit_multiple
 from .metrics import psnr, ssim
-from .weights import ENCODER_ID, cache_dir
+from .weights import ENCODER_ID, cache_dir, safetensors_metadata
 
 __all__ = ["TrainConfig", "train_decoder", "split_images", "feature_scale", "evaluate", "export_decoder"]
 
@@ -54,6 +55,7 @@ class TrainConfig:
     lower: str = ""  # finished decoder one level down: its weights become this decoder's tail
     block_steps: int = 0  # first steps train only the new head, in the lower level's feature space
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); evaluated and saved instead
+    deepen: str = ""  # "0,1": one more conv after each of these mirror convs (identity-initialised over --init-from)
     channels_last: bool = True
     device: str = "cpu"
     extra: dict = field(default_factory=dict)
@@ -148,7 +150,9 @@ def graft_lower(decoder: Decoder, lower_weights: str, *, copy: bool = True) -> i
     """
     state = {k: v.float() for k, v in load_file(lower_weights).items()}
     lower_level = LEVELS[LEVELS.index(decoder.level) - 1]
-    lower = Decoder(lower_level)
+    lower = Decoder(lower_level, extra_from_metadata(safetensors_metadata(Path(lower_weights))))
+    if lower.extra or decoder.extra:
+        raise ValueError("grafting needs plain mirror decoders; deepen after the graft (a later run with --deepen)")
     lower.load_state_dict(state, strict=True)
     n_head = len(decoder.layers) - len(lower.layers)
     if copy:
@@ -184,7 +188,7 @@ def _save_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer,
     tensors["rng"] = gen.get_state()
     meta = dict(meta, param_groups=state["param_groups"])
     tmp = folder / "last.safetensors.tmp"
-    save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta)})
+    save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta), "extra_convs": _extra_text(decoder)})
     os.replace(tmp, folder / "last.safetensors")
 
 
@@ -209,8 +213,37 @@ def _load_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer,
 def _save_weights(decoder: Decoder, path: Path, meta: dict, dtype: torch.dtype = torch.float32) -> None:
     tensors = {k: v.detach().cpu().to(dtype).contiguous() for k, v in decoder.state_dict().items()}
     tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in meta.items()})
+    save_file(tensors, str(tmp), metadata={**{k: str(v) for k, v in meta.items()}, "extra_convs": _extra_text(decoder)})
     os.replace(tmp, path)
+
+
+def _extra_text(decoder: Decoder) -> str:
+    return ",".join(map(str, decoder.extra))
+
+
+def _deepen(cfg: TrainConfig) -> tuple[int, ...]:
+    """The mirror convs --deepen names, checked against the level's architecture."""
+    try:
+        extra = tuple(int(j) for j in cfg.deepen.split(",") if j.strip())
+        decoder_layers(cfg.level, extra)
+    except ValueError as exc:
+        raise InputError(f"--deepen {cfg.deepen!r}: {exc}; fix: give mirror conv numbers such as 0,1") from None
+    return extra
+
+
+def _initial_decoder(cfg: TrainConfig, encoder: Encoder, images: list[torch.Tensor]) -> Decoder:
+    """The checkpoint's architecture when resuming; else --init-from's weights (deepened if asked); else a fresh one."""
+    last = cfg.folder() / "last.safetensors"
+    deepen = _deepen(cfg)
+    if last.is_file():
+        return Decoder(cfg.level, extra_from_metadata(safetensors_metadata(last)))
+    if cfg.init_from:
+        decoder = Decoder(cfg.level, extra_from_metadata(safetensors_metadata(Path(cfg.init_from))))
+        decoder.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()}, strict=True)
+        return deepened(decoder, deepen) if deepen else decoder
+    decoder = Decoder(cfg.level, deepen)
+    decoder.scale.copy_(feature_scale(encoder, images, cfg.level, cfg))
+    return decoder
 
 
 def _log(folder: Path, record: dict) -> None:
@@ -234,19 +267,15 @@ def train_decoder(cfg: TrainConfig) -> Path:
     print(f"{len(train_imgs)} training images, {len(held_paths)} held out ({len(held_imgs)} used), loaded in {time.time() - t0:.0f}s", flush=True)
 
     encoder = Encoder().to(cfg.device)
-    decoder = Decoder(cfg.level).to(cfg.device)
+    decoder = _initial_decoder(cfg, encoder, train_imgs).to(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
     meta = {"step": 0, "images_seen": 0, "best_psnr": -1.0, "best_ssim": 0.0, "config": asdict(cfg)}
     if (folder / "last.safetensors").is_file():
         meta.update(_load_checkpoint(folder, decoder, opt, gen))
         print(f"resumed at step {meta['step']} ({meta['images_seen']} images)", flush=True)
-    else:
-        if cfg.init_from:
-            decoder.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()}, strict=True)
-            meta["init_sha256"] = _sha256(Path(cfg.init_from))  # export adds that file's training to the totals
-        else:
-            decoder.scale.copy_(feature_scale(encoder, train_imgs, cfg.level, cfg))
+    elif cfg.init_from:
+        meta["init_sha256"] = _sha256(Path(cfg.init_from))  # export adds that file's training to the totals
     meta["config"] = asdict(cfg)
     resumed = meta["step"] > 0
     n_head = graft_lower(decoder, cfg.lower, copy=not resumed) if cfg.lower else 0
@@ -352,7 +381,7 @@ def export_decoder(folder: Path, level: str, dest: Path, images: str, *, eval_co
     with safe_open(str(src), "pt") as f:
         info = f.metadata()
     state = load_file(str(src))
-    decoder = Decoder(level)
+    decoder = Decoder(level, extra_from_metadata(info))
     decoder.load_state_dict({k: v.half().float() for k, v in state.items()}, strict=True)
     _, held = split_images(images)
     p, s = evaluate(Encoder(), decoder, [_load_rgb(x) for x in held[:eval_count]], eval_size, "cpu")
@@ -389,6 +418,7 @@ def add_arguments(parser) -> None:
         "block_steps": "first steps train only the new head against the lower level's features",
         "feature_weight": "weight of the feature reconstruction loss at the same tap",
         "ema": "keep an exponential moving average of the weights with this decay (e.g. 0.998) and evaluate/save it",
+        "deepen": "add a conv after each of these mirror convs (e.g. 0,1), identity-initialised when starting from --init-from",
     }
     for f in TrainConfig.__dataclass_fields__.values():
         if f.name == "extra":

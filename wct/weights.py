@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .errors import WeightsError
@@ -28,6 +28,7 @@ __all__ = [
     "decoders_dir",
     "read_manifest",
     "load_verified",
+    "safetensors_metadata",
 ]
 
 ENCODER_ID = "vgg16-imagenet-keras"
@@ -143,6 +144,12 @@ def _read_safetensors(path: Path, what: str) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{what} file {path} is truncated or not a safetensors file ({exc}); fix: delete it and reinstall") from None
+
+
+def safetensors_metadata(path: Path) -> dict[str, str]:
+    """The string metadata of a (verified) safetensors file; empty when it has none."""
+    with safe_open(str(path), "pt") as f:
+        return dict(f.metadata() or {})
 
 
 def encoder_state(weights: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
