@@ -8,9 +8,10 @@ import pytest
 import torch
 from conftest import smooth_image
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 import wct
+from wct.decoder import Decoder, extra_metadata
 from wct.train import TrainConfig, export_decoder, split_images, train_decoder
 
 
@@ -109,3 +110,11 @@ def test_a_bad_deepen_names_the_problem(photos, tmp_path):
     for bad in ("one", "1"):  # relu1_1's mirror convs are 0 and 1: nothing may follow the last
         with pytest.raises(wct.InputError, match="--deepen"):
             train_decoder(TrainConfig(**dict(config(photos, tmp_path / "j", 1).__dict__, deepen=bad)))
+
+
+def test_grafting_onto_a_deepened_decoder_is_refused(photos, tmp_path):
+    lower = Decoder("relu1_1", (0,))
+    save_file(lower.state_dict(), str(tmp_path / "relu1_1.safetensors"), metadata=extra_metadata(lower))
+    cfg = TrainConfig(**dict(config(photos, tmp_path / "k", 1).__dict__, level="relu2_1", lower=str(tmp_path / "relu1_1.safetensors")))
+    with pytest.raises(wct.InputError, match="grafting needs plain mirror decoders"):
+        train_decoder(cfg)

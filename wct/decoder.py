@@ -10,7 +10,7 @@ from torch import nn
 from . import convolution, winograd
 from .encoder import LEVELS, parse_level
 
-__all__ = ["Decoder", "decoder_layers", "conv_roles", "deepened", "extra_from_metadata", "reflect_pad1", "STAGE_WIDTHS"]
+__all__ = ["Decoder", "decoder_layers", "conv_roles", "deepened", "extra_from_metadata", "extra_metadata", "parse_extra", "reflect_pad1", "STAGE_WIDTHS"]
 
 STAGE_WIDTHS = (64, 128, 256, 512, 512)  # VGG-16 channels per stage
 STAGE_CONVS = (2, 2, 3, 3, 3)  # convs per stage
@@ -144,10 +144,19 @@ def _convs(decoder: Decoder) -> list[nn.Conv2d]:
     return [m for m in decoder.layers if isinstance(m, nn.Conv2d)]
 
 
+def parse_extra(text: str) -> tuple[int, ...]:
+    """Mirror conv numbers written as "0,1" (empty: none); ValueError for anything else."""
+    return tuple(int(j) for j in text.split(",") if j.strip())
+
+
+def extra_metadata(decoder: Decoder) -> dict[str, str]:
+    """The metadata entry a weights file keeps so that ``extra_from_metadata`` rebuilds the same architecture."""
+    return {"extra_convs": ",".join(map(str, decoder.extra))}
+
+
 def extra_from_metadata(metadata: dict[str, str] | None) -> tuple[int, ...]:
     """The ``extra_convs`` a weights file records in its metadata ("0,1"; none when absent)."""
-    text = (metadata or {}).get("extra_convs", "")
-    return tuple(int(j) for j in text.split(",") if j.strip())
+    return parse_extra((metadata or {}).get("extra_convs", ""))
 
 
 def reflect_pad1(x: torch.Tensor, *, upsample: bool = False, memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:

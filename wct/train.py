@@ -20,7 +20,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .decoder import Decoder, decoder_layers, deepened, extra_from_metadata
+from .decoder import Decoder, decoder_layers, deepened, extra_from_metadata, extra_metadata, parse_extra
 from .encoder import LEVELS, Encoder, parse_level
 from .errors import InputError
 from .image import fit_multiple
@@ -152,7 +152,7 @@ def graft_lower(decoder: Decoder, lower_weights: str, *, copy: bool = True) -> i
     lower_level = LEVELS[LEVELS.index(decoder.level) - 1]
     lower = Decoder(lower_level, extra_from_metadata(safetensors_metadata(Path(lower_weights))))
     if lower.extra or decoder.extra:
-        raise ValueError("grafting needs plain mirror decoders; deepen after the graft (a later run with --deepen)")
+        raise InputError("grafting needs plain mirror decoders; fix: graft the plain ones, then deepen in a later run (--deepen)")
     lower.load_state_dict(state, strict=True)
     n_head = len(decoder.layers) - len(lower.layers)
     if copy:
@@ -188,17 +188,14 @@ def _save_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer,
     tensors["rng"] = gen.get_state()
     meta = dict(meta, param_groups=state["param_groups"])
     tmp = folder / "last.safetensors.tmp"
-    save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta), "extra_convs": _extra_text(decoder)})
+    save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta), **extra_metadata(decoder)})
     os.replace(tmp, folder / "last.safetensors")
 
 
 def _load_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict:
-    from safetensors import safe_open
-
     path = folder / "last.safetensors"
     tensors = load_file(str(path))
-    with safe_open(str(path), "pt") as f:
-        meta = json.loads(f.metadata()["meta"])
+    meta = json.loads(safetensors_metadata(path)["meta"])
     decoder.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     opt_state: dict = {"state": {}, "param_groups": meta.pop("param_groups")}
     for k, v in tensors.items():
@@ -213,18 +210,14 @@ def _load_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer,
 def _save_weights(decoder: Decoder, path: Path, meta: dict, dtype: torch.dtype = torch.float32) -> None:
     tensors = {k: v.detach().cpu().to(dtype).contiguous() for k, v in decoder.state_dict().items()}
     tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={**{k: str(v) for k, v in meta.items()}, "extra_convs": _extra_text(decoder)})
+    save_file(tensors, str(tmp), metadata={**{k: str(v) for k, v in meta.items()}, **extra_metadata(decoder)})
     os.replace(tmp, path)
-
-
-def _extra_text(decoder: Decoder) -> str:
-    return ",".join(map(str, decoder.extra))
 
 
 def _deepen(cfg: TrainConfig) -> tuple[int, ...]:
     """The mirror convs --deepen names, checked against the level's architecture."""
     try:
-        extra = tuple(int(j) for j in cfg.deepen.split(",") if j.strip())
+        extra = parse_extra(cfg.deepen)
         decoder_layers(cfg.level, extra)
     except ValueError as exc:
         raise InputError(f"--deepen {cfg.deepen!r}: {exc}; fix: give mirror conv numbers such as 0,1") from None
@@ -347,15 +340,12 @@ def _sha256(path: Path) -> str:
 
 def _init_sha256(folder: Path, info: dict[str, str]) -> str:
     """SHA-256 of the weights a run in ``folder`` started from ('' if it started from scratch or is unknown)."""
-    from safetensors import safe_open
-
     if info.get("init_sha256"):
         return info["init_sha256"]
     last = folder / "last.safetensors"  # checkpoints from before init_sha256 was recorded: ask the run's config
     if not last.is_file():
         return ""
-    with safe_open(str(last), "pt") as f:
-        meta = json.loads(f.metadata().get("meta", "{}"))
+    meta = json.loads(safetensors_metadata(last).get("meta", "{}"))
     init = meta.get("init_sha256") or meta.get("config", {}).get("init_from", "")
     if init and len(init) != 64:
         init = _sha256(Path(init)) if Path(init).is_file() else ""
@@ -374,12 +364,9 @@ def export_decoder(folder: Path, level: str, dest: Path, images: str, *, eval_co
 
     The held-out PSNR/SSIM in the manifest are measured on the float16 weights as shipped.
     """
-    from safetensors import safe_open
-
     level = parse_level(level)
     src = folder / "best.safetensors"
-    with safe_open(str(src), "pt") as f:
-        info = f.metadata()
+    info = safetensors_metadata(src)
     state = load_file(str(src))
     decoder = Decoder(level, extra_from_metadata(info))
     decoder.load_state_dict({k: v.half().float() for k, v in state.items()}, strict=True)
