@@ -67,13 +67,14 @@ def test_the_filter_cache_follows_weight_changes():
 def test_used_only_where_it_pays():
     x = torch.zeros(1, 256, 34, 34)
     wide, narrow, rgb = torch.nn.Conv2d(256, 256, 3), torch.nn.Conv2d(64, 64, 3), torch.nn.Conv2d(3, 64, 3)
+    assert winograd.worth_it(x, wide)
+    assert not winograd.worth_it(x, narrow)  # 64 -> 64 breaks even
+    assert not winograd.worth_it(x, rgb)
+    assert not winograd.worth_it(x[..., :8, :8], wide)  # tiny maps
     with torch.no_grad():
-        assert winograd.worth_it(x, wide)
-        assert not winograd.worth_it(x, narrow)  # 64 -> 64 breaks even
-        assert not winograd.worth_it(x, rgb)
-        assert not winograd.worth_it(x[..., :8, :8], wide)  # tiny maps
-        assert not winograd.worth_it(x.double(), wide)
-    assert not winograd.worth_it(x, wide)  # autograd (training): the library's convolutions
+        assert convolution.fast_path(x)
+        assert not convolution.fast_path(x.double())
+    assert not convolution.fast_path(x)  # autograd (training): the library's convolutions
 
 
 def test_networks_compute_the_same_with_and_without_it():

@@ -57,21 +57,16 @@ def filters_of(conv: torch.nn.Conv2d) -> torch.Tensor:
 
 
 def worth_it(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
-    """Whether Winograd beats the library's convolution here (measured on a CPU with benchmarks/speed.py):
-    float32 on the CPU, 3x3 kernels, no autograd, autocast or torch.compile, and not the narrowest layers
-    (64 -> 64 channels breaks even; 3 -> 64 loses) or the smallest maps."""
+    """Whether Winograd beats the library's convolution for this layer and map (measured on a CPU with
+    benchmarks/speed.py): 3x3 kernels, not the narrowest layers (64 -> 64 channels breaks even; 3 -> 64 loses) nor
+    the smallest maps. Whether the fast kernels may run at all (CPU float32 inference) is ``convolution.fast_path``."""
     c, k = conv.in_channels, conv.out_channels
     return (
-        x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and conv.kernel_size == (3, 3)
+        conv.kernel_size == (3, 3)
         and conv.groups == 1
         and min(c, k) >= 64
         and max(c, k) >= 128
         and x.shape[-1] * x.shape[-2] >= 256
-        and not torch.is_grad_enabled()
-        and not torch.is_autocast_enabled(x.device.type)
-        and not torch.compiler.is_compiling()
     )
 
 
