@@ -19,12 +19,14 @@ from wct.transform import (
     blend_linear,
     blend_wasserstein,
     coloring_matrix,
-    mean_and_covariance,
     masked_wct,
+    mean_and_covariance,
     psd_power,
     wasserstein_barycenter,
-    wct as wct_transform,
     weighted_mean_and_covariance,
+)
+from wct.transform import (
+    wct as wct_transform,
 )
 
 F64 = torch.float64

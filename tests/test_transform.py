@@ -16,10 +16,10 @@ from wct.transform import (
     coloring_matrix,
     flat_features,
     mean_and_covariance,
-    whiten,
-    whitening_matrix,
     wct,
     wct_with_statistics,
+    whiten,
+    whitening_matrix,
 )
 
 

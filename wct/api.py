@@ -9,7 +9,6 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Union
 
 import torch
 from PIL import Image
@@ -45,11 +44,11 @@ __all__ = [
     "DEFAULT_TILE_SIZE",
 ]
 
-StyleInput = Union[Style, ImageInput]
-Levels = Union[str, int, Sequence[Union[str, int]]]
+StyleInput = Style | ImageInput
+Levels = str | int | Sequence[str | int]
 Progress = Callable[[int, int, str], None]
-Weights = Union[Sequence[float], Mapping[Union[str, int], Sequence[float]]]  # one list, or {level: list, "default": list}
-Alpha = Union[float, Mapping[Union[str, int], float]]  # one strength, or {level: strength, "default": strength}
+Weights = Sequence[float] | Mapping[str | int, Sequence[float]]  # one list, or {level: list, "default": list}
+Alpha = float | Mapping[str | int, float]  # one strength, or {level: strength, "default": strength}
 
 DEFAULT_SIZE = 512  # long side of the output, in pixels, unless max_size says otherwise
 DEFAULT_STYLE_SIZE = 512  # long side the style image is measured at

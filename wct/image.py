@@ -7,7 +7,6 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -31,7 +30,7 @@ __all__ = [
     "output_format",
 ]
 
-ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+ImageInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
 MAX_PIXELS = 50_000_000  # larger images are refused before decoding (decompression bombs), or shrunk with downscale=True
 # with downscale=True, images up to Pillow's own decompression-bomb limit (about 179 MP) are accepted and shrunk

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 import torch
@@ -22,7 +21,7 @@ from .image import _pil_to_array, read_image
 
 __all__ = ["MaskInput", "ASPECT_TOLERANCE", "mask_to_tensor", "prepare_masks", "masks_at"]
 
-MaskInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+MaskInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
 ASPECT_TOLERANCE = 0.02  # relative difference of width/height ratios allowed between a mask and the content
 LUMA = (0.299, 0.587, 0.114)
