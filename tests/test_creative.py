@@ -25,9 +25,7 @@ from wct.transform import (
     wasserstein_barycenter,
     weighted_mean_and_covariance,
 )
-from wct.transform import (
-    wct as wct_transform,
-)
+from wct.transform import wct as wct_transform
 
 F64 = torch.float64
 
