@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 
 import wct
 from wct.decoder import Decoder, extra_metadata
-from wct.train import TrainConfig, export_decoder, split_images, train_decoder
+from wct.train import TrainConfig, _crop_side, _random_batch, export_decoder, split_images, train_decoder
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,22 @@ def test_resuming_gives_exactly_the_uninterrupted_run(photos, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     log = [json.loads(line) for line in (resumed / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 4 and log[-1]["images"] == 8 and "val_psnr" in log[-1] and "val_ssim" in log[-1]
+
+
+def test_crops_are_shrunk_from_larger_regions_or_with_enlarge_enlarged_from_smaller_ones(photos):
+    def sides(enlarge: float) -> list[int]:
+        cfg = dict(config(photos, "", 1).__dict__, crop=40, enlarge=enlarge)
+        gen = torch.Generator().manual_seed(3)
+        return [_crop_side(400, TrainConfig(**cfg), gen) for _ in range(200)]
+
+    assert all(40 <= s <= 80 for s in sides(0.0))
+    assert all(25 <= s <= 40 for s in sides(1.0)) and min(sides(1.0)) < 30
+    mixed = sides(0.5)
+    assert 60 < sum(s < 40 for s in mixed) < 140
+    assert mixed == sides(0.5)  # seeded
+    flat = torch.full((3, 64, 64), 200, dtype=torch.uint8)
+    batch = _random_batch([flat], TrainConfig(**dict(config(photos, "", 1).__dict__, enlarge=1.0)), torch.Generator())
+    assert batch.shape == (2, 3, 32, 32) and torch.allclose(batch, torch.full_like(batch, 200 / 255))
 
 
 def test_a_weight_average_resumes_exactly_and_is_what_gets_saved(photos, tmp_path):

@@ -23,7 +23,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .decoder import Decoder, decoder_layers, deepened, extra_from_metadata, extra_metadata, parse_extra
 from .encoder import LEVELS, Encoder, parse_level
 from .errors import InputError
-from .image import fit_multiple
+from .image import fit_multiple, resize_to
 from .metrics import psnr, ssim
 from .weights import ENCODER_ID, cache_dir, safetensors_metadata
 
@@ -56,6 +56,7 @@ class TrainConfig:
     block_steps: int = 0  # first steps train only the new head, in the lower level's feature space
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); evaluated and saved instead
     deepen: str = ""  # "0,1": one more conv after each of these mirror convs (identity-initialised over --init-from)
+    enlarge: float = 0.0  # fraction of crops cut from a smaller region and enlarged (1-1.6x), like small photos
     channels_last: bool = True
     device: str = "cpu"
     extra: dict = field(default_factory=dict)
@@ -83,22 +84,31 @@ def _sized(img: torch.Tensor, long_side: int) -> torch.Tensor:
     return fit_multiple(img[None].float() / 255.0, long_side)
 
 
+def _crop_side(short: int, cfg: TrainConfig, gen: torch.Generator) -> int:
+    """Side of the photo region a crop is cut from: 1-2x the crop (shrunk), or with probability
+    ``cfg.enlarge`` 1/1.6-1x the crop (enlarged bicubically, as small photos are at a larger working size)."""
+    c = cfg.crop
+    if cfg.enlarge and bool(torch.rand((), generator=gen) < cfg.enlarge):
+        return min(short, max(16, round(c / (1 + 0.6 * float(torch.rand((), generator=gen))))))
+    hi = max(c, min(short, 2 * c))
+    return min(short, c + int(torch.randint(hi - c + 1, (1,), generator=gen)))
+
+
 def _random_batch(images: list[torch.Tensor], cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    """Random crops with scale jitter (downscaling only) and horizontal flips, (B,3,crop,crop)."""
+    """Random crops with scale jitter and horizontal flips, (B,3,crop,crop)."""
     out = []
     c = cfg.crop
     for _ in range(cfg.batch):
         img = images[int(torch.randint(len(images), (1,), generator=gen))]
         h, w = img.shape[1:]
-        short = min(h, w)
-        hi = max(c, min(short, 2 * c))
-        side = c + int(torch.randint(hi - c + 1, (1,), generator=gen))
-        side = min(side, short)
+        side = _crop_side(min(h, w), cfg, gen)
         y = int(torch.randint(h - side + 1, (1,), generator=gen))
         x = int(torch.randint(w - side + 1, (1,), generator=gen))
         patch = img[None, :, y : y + side, x : x + side].float() / 255.0
-        if side != c:
+        if side > c:
             patch = F.interpolate(patch, size=(c, c), mode="bilinear", antialias=True, align_corners=False)
+        elif side < c:
+            patch = resize_to(patch, (c, c))  # the engine's enlargement (bicubic)
         if bool(torch.rand((), generator=gen) < 0.5):
             patch = patch.flip(-1)
         out.append(patch)
@@ -405,6 +415,7 @@ def add_arguments(parser) -> None:
         "block_steps": "first steps train only the new head against the lower level's features",
         "feature_weight": "weight of the feature reconstruction loss at the same tap",
         "ema": "keep an exponential moving average of the weights with this decay (e.g. 0.998) and evaluate/save it",
+        "enlarge": "fraction of crops cut from a smaller region and enlarged bicubically by 1-1.6x (e.g. 0.5)",
         "deepen": "add a conv after each of these mirror convs (e.g. 0,1), identity-initialised when starting from --init-from",
     }
     for f in TrainConfig.__dataclass_fields__.values():
