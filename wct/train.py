@@ -105,10 +105,7 @@ def _random_batch(images: list[torch.Tensor], cfg: TrainConfig, gen: torch.Gener
         y = int(torch.randint(h - side + 1, (1,), generator=gen))
         x = int(torch.randint(w - side + 1, (1,), generator=gen))
         patch = img[None, :, y : y + side, x : x + side].float() / 255.0
-        if side > c:
-            patch = F.interpolate(patch, size=(c, c), mode="bilinear", antialias=True, align_corners=False)
-        elif side < c:
-            patch = resize_to(patch, (c, c))  # the engine's enlargement (bicubic)
+        patch = resize_to(patch, (c, c))  # as the engine resizes: antialiased shrinking, bicubic enlarging
         if bool(torch.rand((), generator=gen) < 0.5):
             patch = patch.flip(-1)
         out.append(patch)
