@@ -46,6 +46,16 @@ def test_resuming_gives_exactly_the_uninterrupted_run(photos, tmp_path):
     assert log[-1]["step"] == 4 and log[-1]["images"] == 8 and "val_psnr" in log[-1] and "val_ssim" in log[-1]
 
 
+def test_bfloat16_training_keeps_float32_weights_and_follows_the_float32_run(photos, tmp_path):
+    plain = train_decoder(config(photos, tmp_path / "f32", 4))
+    fast = train_decoder(TrainConfig(**dict(config(photos, tmp_path / "bf16", 4).__dict__, bf16=True)))
+    a, b = load_file(str(plain / "last.safetensors")), load_file(str(fast / "last.safetensors"))
+    assert {k: t.dtype for k, t in b.items()} == {k: t.dtype for k, t in a.items()}  # float32 weights and optimiser state
+    assert not all(torch.equal(a[k], b[k]) for k in a)  # the autocast really ran
+    log = [json.loads((f / "log.jsonl").read_text().splitlines()[-1]) for f in (plain, fast)]
+    assert abs(log[0]["val_psnr"] - log[1]["val_psnr"]) < 0.5
+
+
 def test_crops_are_shrunk_from_larger_regions_or_with_enlarge_enlarged_from_smaller_ones(photos):
     def sides(enlarge: float) -> list[int]:
         cfg = dict(config(photos, "", 1).__dict__, crop=40, enlarge=enlarge)
