@@ -148,7 +148,8 @@ def test_one_all_ones_mask_reproduces_plain_stylization(random_model, content_ar
     kw = dict(alpha=1.0, levels=[3, 1], max_size=None)
     plain = random_model.stylize(content_array, style_array, **kw)
     masked = random_model.stylize(content_array, [style_array], masks=[np.ones((72, 88))], **kw)
-    assert np.abs(np.asarray(plain).astype(int) - np.asarray(masked).astype(int)).max() <= 1
+    diff = np.abs(np.asarray(plain).astype(int) - np.asarray(masked).astype(int))
+    assert diff.max() <= 2 and diff.mean() < 0.05  # equal but for rounding (one pixel off by 2 on an AMX Xeon)
 
 
 def test_half_masks_style_each_half_and_tiny_regions_do_not_break(random_model, content_array, style_arrays):
