@@ -420,7 +420,7 @@ def add_arguments(parser) -> None:
         "ema": "keep an exponential moving average of the weights with this decay (e.g. 0.998) and evaluate/save it",
         "enlarge": "fraction of crops cut from a smaller region and enlarged bicubically by 1-1.6x (e.g. 0.5)",
         "bf16": "train under bfloat16 autocast (several times faster on CPUs with AMX or AVX512-BF16 and on recent GPUs; "
-                "slow elsewhere); weights, optimiser and evaluation stay float32",
+                "no faster elsewhere); weights, optimiser and evaluation stay float32",
         "deepen": "add a conv after each of these mirror convs (e.g. 0,1), identity-initialised when starting from --init-from",
     }
     for f in TrainConfig.__dataclass_fields__.values():
