@@ -142,8 +142,9 @@ def test_an_interrupted_run_resumes_without_redoing_finished_frames(clip, style,
     assert calls == [4, 8, 12] and seen == stamps
     resumed, whole = np.stack(list(iter_frames(out))), np.stack(list(iter_frames(rendered["coherent"])))
     # the same video as a run that was never interrupted: frame for frame, to within what two uninterrupted runs differ
-    # by where multi-threaded convolutions are not reproducible (2-3.5 levels on average on these tiny frames on an
-    # AMX Xeon; bitwise equal on the earlier AMD machines), far below what one frame differs from the next (~15)
+    # by on a machine whose video encoding is not reproducible (on an AMX Xeon their stylized frames are identical but
+    # the encoded files differ, 2-3.5 levels on average; bitwise equal on the earlier AMD machines), far below what
+    # one frame differs from the next (~15)
     assert resumed.shape == whole.shape
     assert np.abs(resumed.astype(int) - whole.astype(int)).mean(axis=(1, 2, 3)).max() < 6
 
