@@ -253,17 +253,18 @@ def _log(folder: Path, record: dict) -> None:
     print(json.dumps(record), flush=True)
 
 
-def _loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, cfg: TrainConfig, n_head: int, lower_level: str) -> torch.Tensor:
-    """The batch's loss: the new head against the lower level's features while n_head > 0, else pixels (+ features)."""
+def _loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, cfg: TrainConfig, n_head: int, lower_level: str,
+          head_phase: bool) -> torch.Tensor:
+    """The batch's loss: in the head phase the grafted head against the lower level's features, else pixels (+ features)."""
     with torch.no_grad():
         taps = encoder(x, upto=cfg.level)
     feats = taps[cfg.level]
-    if n_head:
+    if head_phase and n_head:
         target = taps[lower_level] / decoder.lower_scale.view(1, -1, 1, 1)
         return F.mse_loss(decoder.layers[:n_head](feats / decoder.scale.view(1, -1, 1, 1)).float(), target.float())
     y = decoder(feats)
     loss = F.mse_loss(y.float(), x)
-    if cfg.feature_weight > 0:
+    if cfg.feature_weight > 0 and not head_phase:
         s = decoder.scale.view(1, -1, 1, 1)
         loss = loss + cfg.feature_weight * F.mse_loss((encoder(y, upto=cfg.level)[cfg.level] / s).float(), (feats / s).float())
     return loss
@@ -316,7 +317,7 @@ def train_decoder(cfg: TrainConfig) -> Path:
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = _loss(encoder, decoder, x, cfg, n_head if meta["step"] < cfg.block_steps else 0, lower_level)
+            loss = _loss(encoder, decoder, x, cfg, n_head, lower_level, meta["step"] < cfg.block_steps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
