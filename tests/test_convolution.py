@@ -75,7 +75,8 @@ def test_few_output_channels_in_bands_equal_the_direct_convolution(monkeypatch):
         assert _relative_error(got, want) < 1e-5
 
 
-def test_small_maps_stay_nhwc_and_plain_modules_run_under_autograd():
+def test_small_maps_stay_nhwc_and_plain_modules_run_under_autograd(monkeypatch):
+    monkeypatch.setattr(convolution, "NNPACK_MIN_PIXELS", 128 * 128)  # as on a CPU without AVX-512
     x = torch.randn(1, 64, 16, 16)
     conv = torch.nn.Conv2d(64, 128, 3, padding=1)
     with torch.no_grad():
@@ -93,12 +94,22 @@ def test_small_maps_stay_nhwc_and_plain_modules_run_under_autograd():
 
 def test_nnpack_is_left_alone_when_its_thread_pool_no_longer_fits(monkeypatch):
     """PyTorch sizes NNPACK's pool once; with another thread count now (a one-thread worker) the NHWC kernels run."""
+    monkeypatch.setattr(convolution, "NNPACK_MIN_PIXELS", 128 * 128)
     x = torch.zeros(1, 64, 8, 8)
     with torch.no_grad():
         monkeypatch.setattr(convolution, "_nnpack_threads", torch.get_num_threads() + 1)
         assert not convolution.nchw_here(x, 1 << 20)
         monkeypatch.setattr(convolution, "_nnpack_threads", torch.get_num_threads())
         assert convolution.nchw_here(x, 1 << 20) == convolution.nnpack_available()
+
+
+def test_nnpack_runs_only_on_cpus_without_avx512(monkeypatch):
+    """NNPACK has AVX2 kernels only; where PyTorch runs AVX-512 ones, the NHWC kernels beat it at every size."""
+    monkeypatch.setattr(convolution, "_nnpack_threads", None)  # (whatever thread count an earlier test left)
+    avx512 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    x = torch.zeros(1, 64, 8, 8)
+    with torch.no_grad():
+        assert convolution.nchw_here(x, 1 << 30) == (convolution.nnpack_available() and not avx512)
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])

@@ -2,10 +2,12 @@
 
 Large maps (the full- and half-resolution stages, where most of the arithmetic is) run NCHW through NNPACK's
 Winograd convolutions, which PyTorch ships on x86-64 and ARM; smaller maps run NHWC through our F(4x4, 3x3)
-(``winograd``) or the library's direct convolutions. Measured on 2 cores (benchmarks/speed.py): NNPACK is 1.35x
-oneDNN on 64 -> 64 channels at 512x512 and beats our Winograd on maps of 128x128 and up; ours wins on the deep,
-small maps. Everything here computes the same function as ``conv(x)`` (to float32 rounding); training, autograd,
-autocast, ``torch.compile`` and other devices get the plain modules.
+(``winograd``) or the library's direct convolutions. Measured on 2 cores (benchmarks/speed.py): on an AVX2 CPU
+NNPACK is 1.35x oneDNN on 64 -> 64 channels at 512x512 and beats our Winograd on maps of 128x128 and up; ours wins
+on the deep, small maps. NNPACK has no AVX-512 kernels: on a CPU with AVX-512 the library's convolutions and ours
+(over AVX-512 matrix products) beat it at every size (whole stylizations 1.3x faster without it on a Xeon with
+AMX), so there it is not used. Everything here computes the same function as ``conv(x)`` (to float32 rounding);
+training, autograd, autocast, ``torch.compile`` and other devices get the plain modules.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from . import winograd
 
 __all__ = ["NNPACK_MIN_PIXELS", "conv_padded", "conv_same", "direct_only", "max_pool2", "nchw_here", "nnpack_available"]
 
-NNPACK_MIN_PIXELS = 128 * 128  # output maps this large or larger run NCHW through NNPACK
+
+def _avx512() -> bool:
+    """Whether PyTorch runs AVX-512 kernels on this CPU (NNPACK, with AVX2 kernels only, then loses everywhere)."""
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
+NNPACK_MIN_PIXELS: int | None = None if _avx512() else 128 * 128  # output maps this large or larger run NCHW through NNPACK
 _BAND_ROWS = 64  # output rows per product in ``_to_few_channels`` (bounds its temporary buffer)
 _NNPACK_BAND = 1 << 26  # input or output elements per NNPACK call at most (256 MB in float32: 2048x2048 maps go in bands)
 _enabled = True
@@ -63,7 +71,8 @@ def fast_path(x: torch.Tensor) -> bool:
 
 def nchw_here(x: torch.Tensor, out_pixels: int) -> bool:
     """Whether a convolution producing ``out_pixels`` per map from ``x`` runs NCHW through NNPACK."""
-    return out_pixels >= NNPACK_MIN_PIXELS and fast_path(x) and nnpack_available() and _nnpack_pool_fits()
+    big = NNPACK_MIN_PIXELS is not None and out_pixels >= NNPACK_MIN_PIXELS
+    return big and fast_path(x) and nnpack_available() and _nnpack_pool_fits()
 
 
 def _nnpack_pool_fits() -> bool:
