@@ -2,12 +2,13 @@
 
     pip install -e ".[app]" && python app.py          # then open http://127.0.0.1:7860
 
-The model is loaded once (``wct.load()``: shipped decoders, CUDA when present) and only the levels the
-decoder manifest provides are offered. Style statistics are computed once per uploaded style image and
+The model is loaded once (``wct.load(half="auto")``: shipped decoders, CUDA when present, half-precision networks
+where they are fast: CUDA, CPUs with AMX) and only the levels the decoder manifest provides are offered. Style statistics are computed once per uploaded style image and
 cached, so moving a mix or strength slider only re-runs the content pass. ``build_demo(model)`` builds
 the app without launching it (the tests pass their own model and limits); ``launch_kwargs()`` gives the server
 limits (a fresh dict per launch). Gradio's own environment variables (GRADIO_SERVER_NAME, GRADIO_SERVER_PORT, GRADIO_TEMP_DIR, ...) apply
-as usual; WCT_APP_CONCURRENCY and WCT_APP_TIMEOUT set the stylizations at once and the time limit per request.
+as usual; WCT_APP_CONCURRENCY and WCT_APP_TIMEOUT set the stylizations at once and the time limit per request,
+WCT_APP_PRECISION the networks' precision (float32, half or auto, the default).
 
 Limits: request bodies up to MAX_BODY_BYTES (refused with HTTP 413 before Gradio parses them), uploads up to 25 MB,
 images up to wct.image.MAX_PIXELS (checked from the header, before decoding), a
@@ -228,6 +229,14 @@ def env_number(name: str, default: float, kind=float) -> float:
     if not (math.isfinite(value) and value > 0):
         raise wct.InputError(f"{name} must be a positive {'whole ' * (kind is int)}number, got {raw!r}")
     return value
+
+
+def env_precision() -> bool | str:
+    """``wct.load(half=...)`` for WCT_APP_PRECISION: float32, half or auto (the default: half where it is fast)."""
+    raw = os.environ.get("WCT_APP_PRECISION", "").strip() or "auto"
+    if raw not in wct.api.PRECISIONS:
+        raise wct.InputError(f"WCT_APP_PRECISION must be one of {', '.join(wct.api.PRECISIONS)}, got {raw!r}")
+    return wct.api.PRECISIONS[raw]
 
 
 class TimeLimitExceeded(Exception):
@@ -852,10 +861,12 @@ def build_demo(
         concurrency = env_number("WCT_APP_CONCURRENCY", CONCURRENCY, int)
     if time_limit is None:
         time_limit = env_number("WCT_APP_TIMEOUT", TIME_LIMIT)
-    app = App(model if model is not None else wct.load(), time_limit=time_limit, output_ttl=output_ttl)
+    app = App(model if model is not None else wct.load(half=env_precision()), time_limit=time_limit, output_ttl=output_ttl)
     presets = app.presets
     first = next(iter(presets))
     device = "GPU" if app.model.device.type == "cuda" else "CPU"
+    if app.model.precision != "float32":
+        device += f" in {app.model.precision}"
 
     sweep = (min(600, max(1, output_ttl // 4)), output_ttl)  # (every, age) in s: files live at most age + every
     with gr.Blocks(title="wct: style transfer by whitening and coloring", delete_cache=sweep) as demo:

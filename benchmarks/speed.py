@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import resource
 import statistics
@@ -153,14 +154,21 @@ def measure_ours(model: wct.Model, content, style_imgs, one: wct.Style, three_w,
         "three_styles": stats([_timed(lambda: run(content, style_imgs, weights=three_w)) for _ in range(repeats)]),
         "rerender": stats([_timed(lambda: run(content, one)) for _ in range(repeats)]),
     }
-    with convolution.direct_only():  # what the fast kernels (NNPACK, our Winograd) bring
-        res["one_style_direct_convs"] = stats([_timed(lambda: run(content, style_imgs[0])) for _ in range(repeats)])
+    if not model.half:  # (half precision runs the library's convolutions anyway)
+        with convolution.direct_only():  # what the fast kernels (NNPACK, our Winograd) bring
+            res["one_style_direct_convs"] = stats([_timed(lambda: run(content, style_imgs[0])) for _ in range(repeats)])
     stages = [staged(model, content, one, 0.6) for _ in range(repeats)]
     res["stages"] = {k: round(min(s[k] for s in stages), 3) for k in stages[0]}
     return res
 
 
-def run_size(side: int, repeats: int, compiled: bool) -> dict:
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB between two images in [0, 1], as 8-bit."""
+    mse = ((a * 255).round() - (b * 255).round()).pow(2).mean().item()
+    return round(10 * math.log10(255**2 / max(mse, 1e-12)), 2)
+
+
+def run_size(side: int, repeats: int, compiled: bool, half: bool = False) -> dict:
     """Everything measured at one size (run in its own process for a clean peak-memory reading)."""
     model = wct.load()
     content = image(CONTENT, side)
@@ -190,6 +198,14 @@ def run_size(side: int, repeats: int, compiled: bool) -> dict:
         res["compile_seconds"] = round(time.perf_counter() - t0, 1)
         res["ours_compiled"] = measure_ours(cmodel, content, style_imgs, one, three_w, repeats)
         runs.append(("ours_compiled", res["ours_compiled"]))
+    if half:
+        hmodel = wct.load(half=True)
+        hmodel.stylize(content, one, levels=wct.LEVELS, max_size=None)  # warm-up
+        res["ours_half"] = measure_ours(hmodel, content, style_imgs, one, three_w, repeats)
+        runs.append(("ours_half", res["ours_half"]))
+        res["half_precision"] = hmodel.precision
+        res["half_vs_float32_psnr"] = {name: psnr(hmodel.stylize(content, one, max_size=None, **kw), model.stylize(content, one, max_size=None, **kw))
+                                       for name, kw in (("default_levels", {}), ("all_five", {"levels": wct.LEVELS}))}  # fmt: skip
     for name, r in runs:
         r["conv_gflops_per_s"] = round(flops / (r["stages"]["encode"] + r["stages"]["decode"]) / 1e9, 1)
     res["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -228,16 +244,20 @@ def report(r: dict) -> None:
     print(f"  preview (preview=True: relu5_1..relu3_1 at 256 px, a precomputed Style): {r['preview']['min']:.2f} s")
     if "compile_seconds" in r:
         print(f"  (compiling every network at this size took {r['compile_seconds']} s, once per process and size)")
-    for name in ("ours", "ours_compiled"):
+    if "half_precision" in r:
+        q = r["half_vs_float32_psnr"]
+        print(f"  (ours_half: the networks in {r['half_precision']}; its images against float32's: {q['default_levels']} dB "
+              f"with the default levels, {q['all_five']} dB with all five)")
+    for name in ("ours", "ours_compiled", "ours_half"):
         if name not in r:
             continue
         o = r[name]
         total = sum(o["stages"].values())
+        direct = o.get("one_style_direct_convs")
         print(f"  {name}: one style {o['one_style']['min']:.2f} s = {tb1 / o['one_style']['min']:.2f}x faster; "
               f"three styles {o['three_styles']['min']:.2f} s = {tb3 / o['three_styles']['min']:.2f}x; "
-              f"re-render with a Style {o['rerender']['min']:.2f} s = {tb1 / o['rerender']['min']:.2f}x; "
-              f"one style with direct convolutions only {o['one_style_direct_convs']['min']:.2f} s = "
-              f"{tb1 / o['one_style_direct_convs']['min']:.2f}x")
+              f"re-render with a Style {o['rerender']['min']:.2f} s = {tb1 / o['rerender']['min']:.2f}x"
+              + (f"; one style with direct convolutions only {direct['min']:.2f} s = {tb1 / direct['min']:.2f}x" if direct else ""))
         print("    stages: " + ", ".join(f"{k} {v:.2f} s ({100 * v / total:.0f}%)" for k, v in o["stages"].items())
               + f"; convolutions at {o['conv_gflops_per_s']} direct-equivalent GFLOP/s = "
               f"{100 * o['conv_gflops_per_s'] / r['matmul_gflops_per_s']:.0f}% of matmul")
@@ -250,13 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "speed.json")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
+    ap.add_argument("--half", action="store_true", help="also time half-precision networks (wct.load(half=True): "
+                    "bfloat16 on a CPU, fast with AMX) and compare their images with float32's")  # fmt: skip
     ap.add_argument("--_one", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--_compile", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--_half", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--_peak", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--_textbook", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._one:
-        print(json.dumps(run_size(args._one, args.repeats, args._compile)))
+        print(json.dumps(run_size(args._one, args.repeats, args._compile, args._half)))
         return 0
     if args._peak:
         print(json.dumps(peak_only(args._peak)))
@@ -267,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "sizes": [], "memory": []}
     for side in [int(s) for s in args.sizes.split(",") if s]:
         cmd = [sys.executable, __file__, "--_one", str(side), "--repeats", str(args.repeats)] + ([] if args.no_compile else ["--_compile"])
+        cmd += ["--_half"] if args.half else []
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "0"}  # no huge pages: PyTorch's default, as a reference port runs

@@ -194,6 +194,18 @@ def test_half_precision_stays_close_to_float32(model, content_array, style_array
     assert all(t.dtype == torch.float32 for t in taps.values())
 
 
+def test_half_auto_is_half_precision_where_it_is_fast(monkeypatch):
+    """half="auto": bfloat16 networks on a CPU with AMX, float32 on one without; anything else is refused."""
+    for amx, precision in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx, raising=False)
+        model = wct.load(device="cpu", half="auto")
+        assert model.half is amx and model.precision == precision
+    assert wct.load(device="cpu").precision == "float32" and wct.load(device="cpu", half=True).precision == "bfloat16"
+    for bad in ("yes", 1, None):
+        with pytest.raises(wct.InputError, match="half must be True, False or 'auto'"):
+            wct.load(device="cpu", half=bad)
+
+
 def test_half_precision_redoes_an_overflowing_image_in_float32(content_array, style_array, monkeypatch):
     half = wct.load(device="cpu", half=True)
     full = wct.load(device="cpu")

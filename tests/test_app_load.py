@@ -29,6 +29,8 @@ from gradio_client.utils import QueueError
 from test_app import free_port, pytestmark, stylize  # noqa: F401 (pytestmark: the same warning filters)
 
 import app as wct_app
+import gradio as gr
+import wct
 
 SIZE = 64
 QUEUE = 8  # waiting requests the load server accepts; the rest of a burst is told the app is busy
@@ -131,6 +133,23 @@ def test_limits_come_from_the_environment(random_model, gradio_tmp, monkeypatch)
     monkeypatch.setenv("WCT_APP_CONCURRENCY", "1.5")
     with pytest.raises(wct_app.wct.InputError, match="WCT_APP_CONCURRENCY must be a positive whole number"):
         wct_app.build_demo(random_model)
+
+
+def test_the_networks_precision_comes_from_the_environment(random_model, gradio_tmp, monkeypatch):
+    """The app loads its model with half="auto" (half precision where it is fast) unless WCT_APP_PRECISION says otherwise,
+    and its header names a half precision."""
+    asked = []
+    monkeypatch.setattr(wct_app.wct, "load", lambda **kw: asked.append(kw) or random_model)
+    for value, half in (("", "auto"), ("float32", False), ("half", True), ("auto", "auto")):
+        monkeypatch.setenv("WCT_APP_PRECISION", value)
+        wct_app.build_demo()
+        assert asked.pop() == {"half": half}
+    monkeypatch.setenv("WCT_APP_PRECISION", "fp8")
+    with pytest.raises(wct_app.wct.InputError, match="WCT_APP_PRECISION must be one of float32, half, auto"):
+        wct_app.build_demo()
+    header = lambda demo: next(b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown))  # noqa: E731
+    assert "CPU in bfloat16" in header(wct_app.build_demo(wct.Model(device="cpu", half=True)))
+    assert "CPU," in header(wct_app.build_demo(random_model))
 
 
 def test_an_overlong_request_is_stopped_and_frees_the_queue(load_server, inputs):

@@ -176,3 +176,21 @@ def test_half_asks_for_a_half_precision_model(capsys, tmp_path, content_path, st
     code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(out), "--levels", "1", "--half")
     assert code == 0, err
     assert asked == [{"half": True}] and out.is_file()
+
+
+@pytest.mark.parametrize(("flags", "half"), [([], False), (["--precision", "float32"], False), (["--precision", "half"], True),
+                                             (["--precision", "auto"], "auto"), (["--half", "--precision", "half"], True)])
+def test_precision_picks_the_networks_precision(capsys, tmp_path, content_path, style_path, monkeypatch, random_model, flags, half):
+    asked = []
+    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: asked.append(kw) or random_model)
+    out = tmp_path / "out.png"
+    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(out), "--levels", "1", *flags)
+    assert code == 0, err
+    assert asked == [{"half": half}]
+
+
+def test_half_and_another_precision_are_refused_in_one_line(capsys, tmp_path, content_path, style_path):
+    code, out, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "o.png"),
+                         "--half", "--precision", "auto")  # fmt: skip
+    assert code != 0 and "--half contradicts --precision auto" in err and "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()

@@ -175,6 +175,32 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+def half_is_fast(device: torch.device) -> bool:
+    """Whether half-precision networks run much faster than float32 here: CUDA GPUs, and CPUs with AMX tiles."""
+    if device.type == "cuda":
+        return True
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, present since PyTorch 2.3
+    try:
+        return device.type == "cpu" and probe is not None and bool(probe())
+    except RuntimeError:
+        return False
+
+
+PRECISIONS = {"float32": False, "half": True, "auto": "auto"}  # precision names -> load(half=...)
+
+
+def parse_half(half: bool | str) -> bool | str:
+    """True, False or ``"auto"``."""
+    if not (isinstance(half, bool) or half == "auto"):
+        raise InputError(f"half must be True, False or 'auto', got {half!r}")
+    return half
+
+
+def resolve_half(half: bool | str, device: torch.device) -> bool:
+    """``half`` as given (True/False), or for ``"auto"`` whether half precision is fast on ``device``."""
+    return half_is_fast(device) if parse_half(half) == "auto" else bool(half)
+
+
 class Model:
     """An encoder plus per-level decoders on one device; the module-level functions use a shared one.
 
@@ -189,7 +215,10 @@ class Model:
         half: run the encoder and decoders in half precision (autocast: float16 on CUDA, for tensor cores;
             bfloat16 elsewhere, which CPUs without native support run slowly). Statistics and the transform
             stay in float32/float64, and an image whose activations overflow is redone in float32, so the
-            result is never NaN. Off by default.
+            result is never NaN. ``"auto"``: only where half precision is fast (CUDA; CPUs with AMX, where
+            bfloat16 runs 2.3-2.6x faster than float32), else float32. Off by default: results then match
+            float32 to rounding, which half precision does not (invisible at relu4_1..relu1_1, about 46 dB
+            apart; all five levels, 33-40 dB apart, texture detail).
     """
 
     def __init__(
@@ -199,11 +228,11 @@ class Model:
         encoder_weights: str | os.PathLike | None = None,
         decoders: str | os.PathLike | Mapping[str, Decoder] | None = None,
         compile: bool = False,
-        half: bool = False,
+        half: bool | str = False,
     ) -> None:
         self.device = resolve_device(device)
         self.compile = bool(compile)
-        self.half = bool(half)
+        self.half = resolve_half(half, self.device)
         self._half_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         self._compiled: dict[int, Callable] = {}
         self.encoder = Encoder(encoder_weights).to(self.device)
@@ -215,6 +244,11 @@ class Model:
                 self._decoders[parse_level(level)] = dec.to(self.device).eval()
         else:
             self._folder = Path(decoders) if decoders is not None else decoders_dir()
+
+    @property
+    def precision(self) -> str:
+        """The networks' precision: "float32", or with ``half`` "float16" (CUDA) or "bfloat16"."""
+        return str(self._half_dtype).removeprefix("torch.") if self.half else "float32"
 
     def available_levels(self) -> tuple[str, ...]:
         """Levels that have a decoder (shipped or given)."""
@@ -636,7 +670,8 @@ _models_lock = threading.Lock()
 
 
 def load(
-    *, device: str | torch.device | None = None, encoder_weights=None, decoders=None, compile: bool = False, half: bool = False
+    *, device: str | torch.device | None = None, encoder_weights=None, decoders=None, compile: bool = False,
+    half: bool | str = False,
 ) -> Model:
     """A new Model (see Model for the arguments)."""
     return Model(device=device, encoder_weights=encoder_weights, decoders=decoders, compile=compile, half=half)

@@ -88,6 +88,15 @@ def _expand_contents(items: Sequence[str]) -> list[Path]:
     return out
 
 
+def _half(args) -> bool | str:
+    """``load(half=...)`` for --precision / --half."""
+    from .api import PRECISIONS
+
+    if args.half and args.precision not in (None, "half"):
+        raise InputError(f"--half contradicts --precision {args.precision}; give one of them")
+    return True if args.half else PRECISIONS[args.precision or "float32"]
+
+
 def _size_arg(text: str) -> int | None:
     if text.lower() in ("full", "none", "0"):
         return None
@@ -140,7 +149,7 @@ def _cmd_stylize(args) -> int:
         output_format(out)
         if out.exists() and not args.overwrite:
             raise OutputError(f"{out} already exists; pass --overwrite to replace it")
-    model = load(device=args.device, half=args.half)
+    model = load(device=args.device, half=_half(args))
     from .api import DEFAULT_LEVELS, PREVIEW_LEVELS, parse_levels
     from .style import Style
 
@@ -203,7 +212,7 @@ def _cmd_video(args) -> int:
 
     specs = [parse_style_arg(s) for s in args.style]
     weights = normalize_weights([w for _, w in specs], len(specs))
-    model = load(device=args.device, half=args.half)
+    model = load(device=args.device, half=_half(args))
     levels = parse_levels(args.levels or ",".join(DEFAULT_LEVELS))
     styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
@@ -243,7 +252,7 @@ def _cmd_batch(args) -> int:
     targets = list(zip(paths, _output_names(paths, out, args.format)))
     todo = [(src, dst) for src, dst in targets if args.overwrite or not dst.exists()]  # finished earlier: not redone
     levels = parse_levels(args.levels or ",".join(DEFAULT_LEVELS))
-    model = load(device=args.device, half=args.half)  # measures the style once, here; Ray's workers load their own
+    model = load(device=args.device, half=_half(args))  # measures the style once, here; Ray's workers load their own
     styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
     options = dict(alpha=args.alpha, levels=levels, max_size=args.size, downscale=args.downscale, tile_size=args.tile_size)
@@ -267,7 +276,7 @@ def _cmd_batch(args) -> int:
             try:
                 results = stylize_on_ray([src for src, _ in todo], style, options, workers=args.workers, batch_size=args.batch_size,
                                          cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
-                                         half=args.half)  # fmt: skip
+                                         half=_half(args))  # fmt: skip
                 for r in results:
                     src, dst = todo[r.index]
                     if r.error:
@@ -313,7 +322,7 @@ def _cmd_style(args) -> int:
     level_weights = parse_level_values(args.level_weights, "--level-weights")
     if level_weights:
         weights = {**level_weights, "default": weights}
-    model = load(device=args.device, half=args.half)
+    model = load(device=args.device, half=_half(args))
     levels = parse_levels(args.levels)
     styles = [_load_style_arg(model, s, levels, args.style_size, args.downscale) for s in args.images]
     style = Style.blend(styles, weights, method=args.blend) if (len(styles) > 1 or weights) else styles[0]
@@ -336,7 +345,7 @@ def _cmd_texture(args) -> int:
     normalize_weights([w for _, w in specs], len(specs))
     weights = {**parse_level_values(args.level_weights, "--level-weights"), "default": [w for _, w in specs]}
     resolve_level_weights(weights, len(specs), LEVELS)  # check before any work
-    model = load(device=args.device, half=args.half)
+    model = load(device=args.device, half=_half(args))
     levels = parse_levels(args.levels)
     styles = [_load_style_arg(model, p, levels, args.style_size, args.downscale) for p, _ in specs]
     style = Style.blend(styles, weights, method=args.blend) if len(styles) > 1 else styles[0]
@@ -354,7 +363,7 @@ def _cmd_reconstruct(args) -> int:
     output_format(out)
     if out.exists() and not args.overwrite:
         raise OutputError(f"{out} already exists; pass --overwrite to replace it")
-    img = load(device=args.device, half=args.half).reconstruct(args.image, args.level, max_size=args.size, downscale=args.downscale)
+    img = load(device=args.device, half=_half(args)).reconstruct(args.image, args.level, max_size=args.size, downscale=args.downscale)
     save_image(img, out, overwrite=args.overwrite, inputs=(args.image,))
     print(out)
     return 0
@@ -406,7 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
         sp.add_argument("--overwrite", action="store_true", help="replace existing output files")
         sp.add_argument("--downscale", action="store_true", help="shrink images over the 50 MP limit to fit instead of refusing them")
-        sp.add_argument("--half", action="store_true", help="half-precision networks (for CUDA GPUs; float32 statistics)")
+        sp.add_argument("--precision", choices=("float32", "half", "auto"), default=None,
+                        help="the networks' precision: float32 (default), half (float16 on CUDA, bfloat16 on a CPU; "
+                             "statistics stay float32) or auto (half where it is fast: CUDA, CPUs with AMX)")  # fmt: skip
+        sp.add_argument("--half", action="store_true", help="same as --precision half")
         if size:
             sp.add_argument("--size", type=_size_arg, default=512, help="long side to work at in px, or 'full' (default 512)")
 

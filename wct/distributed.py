@@ -57,7 +57,7 @@ def connect(address: str, *, num_cpus: int | None = None, num_gpus: int | None =
 class _Stylizer:
     """A Ray actor: loads the model once, then stylizes the batches of paths it is given."""
 
-    def __init__(self, style, options: Mapping[str, Any], device: str | None, threads: int, half: bool = False) -> None:
+    def __init__(self, style, options: Mapping[str, Any], device: str | None, threads: int, half: bool | str = False) -> None:
         import torch
 
         from .api import load
@@ -101,7 +101,7 @@ def stylize_on_ray(
     gpus_per_worker: float = 0.0,
     batch_size: int = 8,
     threads: int | None = None,
-    half: bool = False,
+    half: bool | str = False,
 ) -> Iterator[Outcome]:
     """Stylize ``sources`` on the connected Ray cluster with ``Model.stylize(src, style, **options)``.
 
@@ -110,6 +110,8 @@ def stylize_on_ray(
     as many threads as the single-process one gives the same pixels; ``half`` as in ``wct.load``). Yields one
     Outcome per source as results stream in (any order).
     """
+    from .api import parse_half
+
     ray = require_ray()
     for name, value, low in (("workers", workers, 1), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -127,7 +129,7 @@ def stylize_on_ray(
     ds = ds.map_batches(
         _Stylizer,
         fn_constructor_kwargs={"style": style.to("cpu") if hasattr(style, "to") else style, "options": dict(options), "device": device,
-                               "threads": threads, "half": bool(half)},
+                               "threads": threads, "half": parse_half(half)},
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=workers),
