@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import wct
@@ -187,6 +188,20 @@ def test_precision_picks_the_networks_precision(capsys, tmp_path, content_path, 
     code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(out), "--levels", "1", *flags)
     assert code == 0, err
     assert asked == [{"half": half}]
+
+
+def test_info_names_versions_devices_half_precision_and_the_shipped_decoders(capsys, monkeypatch):
+    for amx in (True, False):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx, raising=False)
+        code, out, _ = run(capsys, "info")
+        assert code == 0
+        assert out.startswith(f"wct {wct.__version__}, torch {torch.__version__}\n")
+        assert "devices:  CPU (" in out and "CUDA: " in out
+        if not torch.cuda.is_available():  # (with CUDA, half precision is fast whatever the CPU)
+            fast = "half:     bfloat16 (--precision half), fast here: --precision auto uses it"
+            assert (fast in out) is amx and ("not faster here" in out) is not amx
+        for level in wct.LEVELS:
+            assert f"  {level}: " in out and " dB PSNR" in out
 
 
 def test_half_and_another_precision_are_refused_in_one_line(capsys, tmp_path, content_path, style_path):

@@ -175,6 +175,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+def half_dtype(device: torch.device) -> torch.dtype:
+    """What ``half=True`` runs the networks in on ``device``: float16 on CUDA (tensor cores), bfloat16 elsewhere."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
 def half_is_fast(device: torch.device) -> bool:
     """Whether half-precision networks run much faster than float32 here: CUDA GPUs, and CPUs with AMX tiles."""
     if device.type == "cuda":
@@ -233,7 +238,7 @@ class Model:
         self.device = resolve_device(device)
         self.compile = bool(compile)
         self.half = resolve_half(half, self.device)
-        self._half_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        self._half_dtype = half_dtype(self.device)
         self._compiled: dict[int, Callable] = {}
         self.encoder = Encoder(encoder_weights).to(self.device)
         self._lock = threading.Lock()

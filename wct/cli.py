@@ -388,9 +388,18 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_info(args) -> int:
+    import torch
+
+    from .api import half_dtype, half_is_fast, resolve_device
     from .weights import cache_dir, decoders_dir, read_manifest
 
-    print(f"wct {__version__}")
+    device = resolve_device(None)
+    cuda = torch.cuda.get_device_name(device) if device.type == "cuda" else "none"
+    print(f"wct {__version__}, torch {torch.__version__}")
+    print(f"devices:  CPU ({torch.backends.cpu.get_cpu_capability()} kernels, {torch.get_num_threads()} threads), CUDA: {cuda}")
+    half = str(half_dtype(device)).removeprefix("torch.")
+    fast = "fast here: --precision auto uses it" if half_is_fast(device) else "not faster here: --precision auto keeps float32"
+    print(f"half:     {half} (--precision half), {fast}")
     print(f"cache:    {cache_dir()}")
     folder = decoders_dir()
     print(f"decoders: {folder}")
