@@ -215,7 +215,7 @@ class Model:
         decoders: a folder with MANIFEST.json, or {level: Decoder}; None uses the shipped decoders.
         compile: run the networks through ``torch.compile`` (inductor, weights frozen, direct convolutions).
             Each new image size costs a compilation (tens of seconds on a CPU), so it pays only for long
-            runs at fixed sizes on a GPU; on a CPU the eager path, with NNPACK and Winograd convolutions, is
+            runs at fixed sizes on a GPU; on a CPU the eager path, with Winograd convolutions, is
             faster (benchmarks/README.md).
         half: run the encoder and decoders in half precision (autocast: float16 on CUDA, for tensor cores;
             bfloat16 elsewhere, which CPUs without native support run slowly). Statistics and the transform
