@@ -3,8 +3,9 @@
     pip install -e ".[app]" && python app.py          # then open http://127.0.0.1:7860
 
 The model is loaded once (``wct.load(half="auto")``: shipped decoders, CUDA when present, half-precision networks
-where they are fast: CUDA, CPUs with AMX) and only the levels the decoder manifest provides are offered. Style statistics are computed once per uploaded style image and
-cached, so moving a mix or strength slider only re-runs the content pass. ``build_demo(model)`` builds
+where they are fast: CUDA, CPUs with AMX) and only the levels the decoder manifest provides are offered. Style
+statistics are computed once per uploaded style image and cached, so moving a mix or strength slider only re-runs
+the content pass. ``build_demo(model)`` builds
 the app without launching it (the tests pass their own model and limits); ``launch_kwargs()`` gives the server
 limits (a fresh dict per launch). Gradio's own environment variables (GRADIO_SERVER_NAME, GRADIO_SERVER_PORT, GRADIO_TEMP_DIR, ...) apply
 as usual; WCT_APP_CONCURRENCY and WCT_APP_TIMEOUT set the stylizations at once and the time limit per request,

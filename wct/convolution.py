@@ -5,8 +5,8 @@ Winograd convolutions, which PyTorch ships on x86-64 and ARM; smaller maps run N
 (``winograd``) or the library's direct convolutions. Measured on 2 cores (benchmarks/speed.py): on an AVX2 CPU
 NNPACK is 1.35x oneDNN on 64 -> 64 channels at 512x512 and beats our Winograd on maps of 128x128 and up; ours wins
 on the deep, small maps. NNPACK has no AVX-512 kernels: on a CPU with AVX-512 the library's convolutions and ours
-(over AVX-512 matrix products) beat it at every size (whole stylizations 1.3x faster without it on a Xeon with
-AMX), so there it is not used. Everything here computes the same function as ``conv(x)`` (to float32 rounding);
+(over AVX-512 matrix products) beat it at every size (whole stylizations 1.2-1.4x faster without it on a Xeon
+with AMX), so there it is not used. Everything here computes the same function as ``conv(x)`` (to float32 rounding);
 training, autograd, autocast, ``torch.compile`` and other devices get the plain modules.
 """
 
