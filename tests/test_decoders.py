@@ -20,8 +20,8 @@ from wct.weights import ENCODER_ID, decoders_dir, safetensors_metadata
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 MANIFEST = json.loads((decoders_dir() / "MANIFEST.json").read_text())["decoders"]
 BY_LEVEL = {e["level"]: e for e in MANIFEST}
-# floors a few dB under what the shipped decoders reach on these images at 128 px (35.7, 32.8, 29.2, 23.0, 17.8)
-PSNR_FLOOR = {"relu1_1": 33.0, "relu2_1": 30.5, "relu3_1": 27.0, "relu4_1": 20.5, "relu5_1": 15.0}
+# floors a few dB under what the shipped decoders reach on these images at 128 px (35.7, 32.8, 29.2, 23.0, 18.4)
+PSNR_FLOOR = {"relu1_1": 33.0, "relu2_1": 30.5, "relu3_1": 27.0, "relu4_1": 20.5, "relu5_1": 15.5}
 
 
 def test_all_five_levels_are_shipped():
