@@ -36,7 +36,7 @@ def main() -> None:
     model = wct.load()
     style = model.compute_style(ROOT / "assets" / "style.jpg")
     photo, _ = wct.image.to_tensor(ROOT / "assets" / "content_astronaut.jpg")
-    cap = wct.api.CPU_BATCH_PIXELS
+    cap = wct.networks.CPU_BATCH_PIXELS
     print(f"device {model.device}, {len(wct.api.DEFAULT_LEVELS)} levels, eight images, batch_size=4, cap {cap} px")
     for side in (int(s) for s in args.sizes.split(",")):
         img = wct.image.resize_to(photo, (side, side))
@@ -44,12 +44,12 @@ def main() -> None:
         model.stylize(img, style, max_size=None)  # warm-up at this size
         loop = best_of(lambda eight=eight: [model.stylize(x, style, max_size=None) for x in eight], args.repeats)
         capped = best_of(lambda eight=eight: model.stylize_batch(eight, style, batch_size=4, max_size=None), args.repeats)
-        wct.api.CPU_BATCH_PIXELS = 1 << 62
+        wct.networks.CPU_BATCH_PIXELS = 1 << 62
         try:
             uncapped = best_of(lambda eight=eight: model.stylize_batch(eight, style, batch_size=4, max_size=None), args.repeats)
         finally:
-            wct.api.CPU_BATCH_PIXELS = cap
-        per = model._batch_limit(side, side, 4)
+            wct.networks.CPU_BATCH_PIXELS = cap
+        per = model.networks.batch_limit(side, side, 4)
         print(f"{side}px: loop {loop:.2f} s | stylize_batch ({per} per pass) {capped:.2f} s = {loop / capped:.2f}x | "
               f"4 per pass {uncapped:.2f} s = {loop / uncapped:.2f}x")
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 import wct
-from wct.api import parse_levels
+from wct.options import parse_levels
 from wct.image import fit_multiple, to_tensor
 from wct.metrics import psnr, ssim
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import wct
-from wct.api import parse_levels
+from wct.options import parse_levels
 
 
 def test_every_input_type_round_trips(random_model, content_array, content_path, style_array):
@@ -164,9 +164,9 @@ def test_stylize_batch_equals_stylize_and_keeps_cpu_batches_small(random_model, 
     contents = [rng.integers(0, 255, shape, dtype=np.uint8) for shape in [(64, 64, 3)] * 3 + [(48, 80, 3)]]
     style = random_model.compute_style(style_array, levels=[2, 1])
     passes = []
-    run = random_model._run
-    monkeypatch.setattr(random_model, "_run", lambda x, *a, **k: passes.append(x.shape[0]) or run(x, *a, **k))
-    monkeypatch.setattr(wct.api, "CPU_BATCH_PIXELS", 2 * 64 * 64)
+    run = wct.pipeline.run_levels
+    monkeypatch.setattr(wct.pipeline, "run_levels", lambda nets, x, *a, **k: passes.append(x.shape[0]) or run(nets, x, *a, **k))
+    monkeypatch.setattr(wct.networks, "CPU_BATCH_PIXELS", 2 * 64 * 64)
     outs = random_model.stylize_batch(contents, style, batch_size=4, levels=[2, 1], max_size=None)
     assert passes == [2, 1, 1]  # two 64x64 together (the pixel cap, not batch_size=4), then what is left per shape
     for content, out in zip(contents, outs):

@@ -162,7 +162,7 @@ def test_tile_size_is_checked_and_used(capsys, tmp_path, style_path, monkeypatch
         run(capsys, "stylize", str(big), "-s", str(style_path), "-o", str(tmp_path / "x.png"), "--tile-size", "100")
     assert "multiple of 16 >= 256" in capsys.readouterr().err
     seen = []
-    monkeypatch.setattr("wct.api.run_level_tiled", lambda x, lv, core, **kw: seen.append(core) or x)
+    monkeypatch.setattr("wct.pipeline.run_level_tiled", lambda x, lv, core, **kw: seen.append(core) or x)
     out = tmp_path / "out.png"
     code, _, err = run(capsys, "stylize", str(big), "-s", str(style_path), "-o", str(out), "--tile-size", "256",
                        "--levels", "1", "--size", "full")  # fmt: skip

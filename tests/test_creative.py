@@ -14,7 +14,8 @@ import wct
 from wct.cli import main, parse_level_values
 from wct.color import keep_luminance, match_color, rgb_to_ycbcr, ycbcr_to_rgb
 from wct.spatial import mask_to_tensor, masks_at, prepare_masks
-from wct.style import Style, level_weights
+from wct.options import level_weights
+from wct.style import Style
 from wct.transform import (
     blend_linear,
     blend_wasserstein,

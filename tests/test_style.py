@@ -10,7 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 import wct
-from wct.style import Style, normalize_weights
+from wct.options import normalize_weights
+from wct.style import Style
 
 
 @pytest.fixture(scope="module")

@@ -184,8 +184,8 @@ def test_big_frames_go_through_the_networks_in_tiles_like_whole_frames(style, mo
     kw = {"model": model, "levels": ["relu3_1", "relu2_1", "relu1_1"], "max_size": None, "stats_momentum": 0.5, "batch_size": 2}
     whole = wct.stylize_video(src, style, tmp_path / "whole.mp4", tile_size=0, **kw)
     tiled_levels: list[str] = []
-    real = wct.api.run_level_tiled
-    monkeypatch.setattr(wct.api, "run_level_tiled", lambda x, lv, *a, **k: tiled_levels.append(lv) or real(x, lv, *a, **k))
+    real = wct.pipeline.run_level_tiled
+    monkeypatch.setattr(wct.pipeline, "run_level_tiled", lambda x, lv, *a, **k: tiled_levels.append(lv) or real(x, lv, *a, **k))
     tiled = wct.stylize_video(src, style, tmp_path / "tiled.mp4", tile_size=256, **kw)
     assert tiled_levels == ["relu3_1", "relu2_1", "relu1_1"] * 2  # two passes of two frames
     a = np.stack(list(iter_frames(whole))).astype(float)
@@ -211,9 +211,9 @@ def test_in_tiles_frames_and_their_time_averaged_statistics_match_whole_frames(s
 
 def test_on_a_cpu_passes_hold_at_most_cpu_batch_pixels(clip, style, random_model, tmp_path, monkeypatch):
     passes: list[int] = []
-    run = random_model._run
-    monkeypatch.setattr(random_model, "_run", lambda x, *a, **k: passes.append(x.shape[0]) or run(x, *a, **k))
-    monkeypatch.setattr(wct.api, "CPU_BATCH_PIXELS", 2 * W * H)
+    run = wct.pipeline.run_levels
+    monkeypatch.setattr(wct.pipeline, "run_levels", lambda nets, x, *a, **k: passes.append(x.shape[0]) or run(nets, x, *a, **k))
+    monkeypatch.setattr(wct.networks, "CPU_BATCH_PIXELS", 2 * W * H)
     wct.stylize_video(clip, style, tmp_path / "o.mp4", model=random_model, levels=1, batch_size=4)
     assert passes == [2] * (FRAMES // 2)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from . import __version__
 from .encoder import LEVELS
 from .errors import InputError, OutputError, WCTError
-from .style import level_weights as resolve_level_weights
-from .style import normalize_weights
+from .options import level_weights as resolve_level_weights
+from .options import normalize_weights
 
 __all__ = ["main", "parse_style_arg", "parse_level_values", "parse_texture_size", "example_paths"]
 
@@ -107,7 +107,7 @@ def _size_arg(text: str) -> int | None:
 
 
 def _tile_size_arg(text: str) -> int:
-    from .api import parse_tile_size
+    from .options import parse_tile_size
 
     try:
         return parse_tile_size(int(text))  # type: ignore[return-value]
@@ -150,7 +150,8 @@ def _cmd_stylize(args) -> int:
         if out.exists() and not args.overwrite:
             raise OutputError(f"{out} already exists; pass --overwrite to replace it")
     model = load(device=args.device, half=_half(args))
-    from .api import DEFAULT_LEVELS, PREVIEW_LEVELS, parse_levels
+    from .api import DEFAULT_LEVELS, PREVIEW_LEVELS
+    from .options import parse_levels
     from .style import Style
 
     levels = parse_levels(args.levels or ",".join(PREVIEW_LEVELS if args.preview else DEFAULT_LEVELS))
@@ -206,7 +207,8 @@ def _progress(items, enabled: bool):
 
 
 def _cmd_video(args) -> int:
-    from .api import DEFAULT_LEVELS, load, parse_levels
+    from .api import DEFAULT_LEVELS, load
+    from .options import parse_levels
     from .style import Style
     from .video import stylize_video
 
@@ -240,7 +242,8 @@ def _cmd_video(args) -> int:
 
 
 def _cmd_batch(args) -> int:
-    from .api import DEFAULT_LEVELS, load, parse_levels
+    from .api import DEFAULT_LEVELS, load
+    from .options import parse_levels
     from .image import save_image
     from .style import Style
 
@@ -310,7 +313,8 @@ def _report_failures(failed: list[tuple[Path, str]], total: int) -> int:
 
 
 def _cmd_style(args) -> int:
-    from .api import load, parse_levels
+    from .api import load
+    from .options import parse_levels
     from .style import Style
 
     out = Path(args.output)
@@ -332,7 +336,8 @@ def _cmd_style(args) -> int:
 
 
 def _cmd_texture(args) -> int:
-    from .api import load, parse_levels
+    from .api import load
+    from .options import parse_levels
     from .image import output_format, save_image
     from .style import Style
 
@@ -390,7 +395,7 @@ def _cmd_export(args) -> int:
 def _cmd_info(args) -> int:
     import torch
 
-    from .api import half_dtype, half_is_fast, resolve_device
+    from .networks import half_dtype, half_is_fast, resolve_device
     from .weights import cache_dir, decoders_dir, read_manifest
 
     device = resolve_device(None)

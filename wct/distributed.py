@@ -110,7 +110,7 @@ def stylize_on_ray(
     as many threads as the single-process one gives the same pixels; ``half`` as in ``wct.load``). Yields one
     Outcome per source as results stream in (any order).
     """
-    from .api import parse_half
+    from .options import parse_half
 
     ray = require_ray()
     for name, value, low in (("workers", workers, 1), ("batch_size", batch_size, 1)):

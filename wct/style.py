@@ -15,70 +15,14 @@ from safetensors.torch import save_file
 from .decoder import STAGE_WIDTHS
 from .encoder import LEVELS, parse_level
 from .errors import InputError, OutputError, StyleFileError
+from .options import level_weights, parse_blend_method
 from .transform import blend_linear, blend_wasserstein, coloring_matrix, flat_features, mean_and_covariance
 from .weights import ENCODER_ID
 
-__all__ = ["Style", "normalize_weights", "level_weights", "per_level", "BLEND_METHODS", "DEFAULT_KEY"]
+__all__ = ["Style"]
 
 FORMAT = "wct-style-1"
 CHANNELS = dict(zip(LEVELS, STAGE_WIDTHS))
-BLEND_METHODS = ("linear", "wasserstein")
-DEFAULT_KEY = "default"  # in a per-level mapping, the value for every level not named
-
-
-def normalize_weights(weights: Sequence[float] | None, count: int) -> list[float]:
-    """Validate blend weights (one per style, finite, non-negative, not all zero) and scale them to sum 1."""
-    if count == 0:
-        raise InputError("expected at least one style, got none")
-    if weights is None:
-        return [1.0 / count] * count
-    try:
-        ws = [float(w) for w in weights]
-    except (TypeError, ValueError):
-        raise InputError(f"weights must be numbers, got {weights!r}") from None
-    if len(ws) != count:
-        raise InputError(f"expected {count} weight(s), one per style, got {len(ws)}")
-    for w in ws:
-        if not (w >= 0 and w != float("inf")):  # also catches NaN
-            raise InputError(f"weights must be finite and >= 0, got {w}")
-    total = sum(ws)
-    if total <= 0:
-        raise InputError("the weights are all zero; give at least one style a positive weight")
-    return [w / total for w in ws]
-
-
-def per_level(value, levels: Sequence[str], parse, fallback):
-    """Resolve a setting that may be given per level: {level: parse(v)} for each of ``levels``.
-
-    ``value`` is either one value for every level, or a mapping whose keys are levels (``"relu4_1"``
-    or 1..5) and optionally ``"default"``; levels it does not name take ``mapping["default"]``,
-    else ``fallback``. Keys for levels outside ``levels`` are validated but unused.
-    ``parse(v)`` validates one value (and raises InputError); messages name the level.
-    """
-    if not isinstance(value, Mapping):
-        v = parse(value)
-        return {lv: v for lv in levels}
-    default = parse(value[DEFAULT_KEY]) if DEFAULT_KEY in value else fallback
-    given = {}
-    for key, v in value.items():
-        if key == DEFAULT_KEY:
-            continue
-        lv = parse_level(key)
-        try:
-            given[lv] = parse(v)
-        except InputError as exc:
-            raise InputError(f"{lv}: {exc}") from None
-    return {lv: given.get(lv, default) for lv in levels}
-
-
-def level_weights(
-    weights: Sequence[float] | Mapping[str | int, Sequence[float]] | None, count: int, levels: Sequence[str]
-) -> dict[str, list[float]]:
-    """Normalised blend weights per level: a list applies to every level; a mapping
-    {level: list, "default": list} sets levels one by one (levels not named: "default", else equal)."""
-    if count == 0:
-        raise InputError("expected at least one style, got none")
-    return per_level(weights, levels, lambda w: normalize_weights(w, count), normalize_weights(None, count))
 
 
 class Style:
@@ -245,8 +189,7 @@ class Style:
         Raises:
             InputError: bad weights or method, or no level shared by all styles.
         """
-        if method not in BLEND_METHODS:
-            raise InputError(f"unknown blend method {method!r}; expected one of {', '.join(map(repr, BLEND_METHODS))}")
+        parse_blend_method(method)
         if not styles:
             raise InputError("expected at least one style, got none")
         common = [lv for lv in LEVELS if all(s.has(lv) for s in styles)]

@@ -34,6 +34,9 @@ __all__ = [
     "whiten",
     "color",
     "wct_matrix",
+    "ost_matrix",
+    "transform_matrix",
+    "TRANSFORMS",
     "wct",
     "wct_from_statistics",
     "wct_with_statistics",
@@ -45,6 +48,7 @@ __all__ = [
 ]
 
 RTOL = 1e-5
+TRANSFORMS = ("wct", "ost")  # the feature transforms: whitening and coloring (Li et al.), optimal transport (Lu et al.)
 
 
 def flat_features(f: torch.Tensor) -> torch.Tensor:
@@ -115,22 +119,46 @@ def wct_matrix(content_cov: torch.Tensor, style_color: torch.Tensor, rtol: float
     return style_color.double() @ whitening_matrix(content_cov, rtol)
 
 
+def ost_matrix(content_cov: torch.Tensor, style_color: torch.Tensor, rtol: float = RTOL) -> torch.Tensor:
+    """The optimal-transport map between the Gaussians N(0, C) and N(0, S S) (Lu et al., ICCV 2019), float64 (..., C, C).
+
+    ``T = C^-1/2 (C^1/2 S S C^1/2)^1/2 C^-1/2``: symmetric, ``T C T = S S`` on the content's significant subspace,
+    and of all linear maps that give the content the style's covariance the one that moves the features least
+    (in mean squared distance). WCT's ``S W`` matches the same covariance with a rotation OST does not make.
+    """
+    root, inv_root = _roots(content_cov.double(), rtol)
+    cs = style_color.double() @ style_color.double().transpose(-1, -2)
+    middle = root @ cs @ root
+    return inv_root @ psd_power(0.5 * (middle + middle.transpose(-1, -2)), 0.5, rtol * rtol) @ inv_root
+
+
+def transform_matrix(content_cov: torch.Tensor, style_color: torch.Tensor, kind: str = "wct", rtol: float = RTOL) -> torch.Tensor:
+    """The (C, C) map that gives centred content features the style's covariance: ``kind`` "wct" or "ost"."""
+    if kind == "wct":
+        return wct_matrix(content_cov, style_color, rtol)
+    if kind == "ost":
+        return ost_matrix(content_cov, style_color, rtol)
+    raise ValueError(f"unknown transform {kind!r}; expected one of {', '.join(map(repr, TRANSFORMS))}")
+
+
 def wct(
     f: torch.Tensor,
     style_mean: torch.Tensor,
     style_color: torch.Tensor,
     alpha: float = 1.0,
     rtol: float = RTOL,
+    kind: str = "wct",
 ) -> torch.Tensor:
     """Whiten content features (..., C, N), color them with the style, mix: alpha * f_cs + (1 - alpha) * f.
 
     Computed as one product on the centred features: ``A @ (f - m) + b`` with the small float64 pieces
     ``A = alpha * S W + (1 - alpha) I`` and ``b = alpha * mu_s + (1 - alpha) * m`` folded beforehand.
+    ``kind="ost"`` uses the optimal-transport map (``ost_matrix``) in place of ``S W``.
     """
     if alpha == 0.0:
         return f.clone()  # exactly the content, with no work
     mean, cov, centered = centered_statistics(f)
-    return wct_from_statistics(centered, mean, cov, style_mean, style_color, alpha, rtol)
+    return wct_from_statistics(centered, mean, cov, style_mean, style_color, alpha, rtol, kind)
 
 
 def wct_from_statistics(
@@ -141,13 +169,15 @@ def wct_from_statistics(
     style_color: torch.Tensor,
     alpha: float = 1.0,
     rtol: float = RTOL,
+    kind: str = "wct",
 ) -> torch.Tensor:
     """``wct`` on features already centred by ``mean`` (..., C, 1), whitened with the given ``cov`` (..., C, C).
 
-    ``A @ centered + b`` with ``A = alpha * S W(cov) + (1 - alpha) I`` and ``b = alpha * mu_s + (1 - alpha) * mean``
-    folded in float64 beforehand; the statistics may be the features' own or others (e.g. smoothed over time).
+    ``A @ centered + b`` with ``A = alpha * T + (1 - alpha) I`` (``T = transform_matrix(cov, S, kind)``) and
+    ``b = alpha * mu_s + (1 - alpha) * mean`` folded in float64 beforehand; the statistics may be the features'
+    own or others (e.g. smoothed over time, or a whole image's for one of its tiles).
     """
-    t = wct_matrix(cov, style_color, rtol)  # (..., C, C) float64
+    t = transform_matrix(cov, style_color, kind, rtol)  # (..., C, C) float64
     mu = style_mean.reshape(*style_mean.shape[:-1], -1, 1).double()
     if alpha != 1.0:
         eye = torch.eye(t.shape[-1], dtype=t.dtype, device=t.device)
@@ -168,15 +198,16 @@ def wct_with_statistics(
     style_color: torch.Tensor,
     alpha: float = 1.0,
     rtol: float = RTOL,
+    kind: str = "wct",
 ) -> torch.Tensor:
     """``wct`` with given content statistics (e.g. smoothed over time) instead of the features' own.
 
     f: (..., C, N); content_mean (..., C, 1) and content_cov (..., C, C); the output is
-    ``alpha * (S_style W(cov) (f - mean) + mu_style) + (1 - alpha) * f``. With the features' own
+    ``alpha * (T(cov) (f - mean) + mu_style) + (1 - alpha) * f``. With the features' own
     statistics this equals ``wct``.
     """
     centered = f - content_mean.to(f.dtype)
-    return wct_from_statistics(centered, content_mean, content_cov, style_mean, style_color, alpha, rtol)
+    return wct_from_statistics(centered, content_mean, content_cov, style_mean, style_color, alpha, rtol, kind)
 
 
 def blend_linear(
@@ -220,6 +251,7 @@ def masked_wct(
     style_colors: list[torch.Tensor],
     alpha: float = 1.0,
     rtol: float = RTOL,
+    kind: str = "wct",
 ) -> torch.Tensor:
     """Spatial control: region k of the content takes style k.
 
@@ -228,6 +260,7 @@ def masked_wct(
         masks: (K, N) soft masks in [0, 1], one per style, at the features' resolution.
         style_means, style_colors: K means (C,) and coloring matrices (C, C).
         alpha: mix with the original features, as in ``wct``.
+        kind: "wct" or "ost" (``transform_matrix``), per region.
     Returns:
         Features (..., C, N). Each position's share of region k is ``m_k / max(1, sum_j m_j)``
         (overlapping masks are normalised); region k is whitened with its own weighted
@@ -242,7 +275,7 @@ def masked_wct(
         if not bool((share[k] > 0).any()):
             continue  # empty at this level
         mean, cov = weighted_mean_and_covariance(f, share[k])
-        t = wct_matrix(cov, style_colors[k], rtol).to(f.dtype)  # (..., C, C)
+        t = transform_matrix(cov, style_colors[k], kind, rtol).to(f.dtype)  # (..., C, C)
         mu = style_means[k].reshape(-1, 1).to(f.dtype)
         out = out + share[k].to(f.dtype) * (t @ (f - mean.to(f.dtype)) + mu)
     if alpha == 1.0:

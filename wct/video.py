@@ -25,17 +25,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .api import (
+from . import pipeline
+from .api import Model, _default
+from .options import (
     DEFAULT_ALPHA,
     DEFAULT_LEVELS,
     DEFAULT_SIZE,
     DEFAULT_STYLE_SIZE,
-    Model,
-    _default,
+    DEFAULT_TRANSFORM,
     parse_alphas,
     parse_levels,
     parse_size,
     parse_tile_size,
+    parse_transform,
 )
 from .errors import InputError, OutputError
 from .image import pad_to_multiple, resize_to, working_size
@@ -46,9 +48,8 @@ from .temporal import (
     smooth_statistics,
     smoothed_statistics,
     warp,
-    wct_with_statistics,
 )
-from .transform import flat_features, wct
+from .transform import flat_features, wct, wct_with_statistics
 
 __all__ = ["stylize_video", "probe", "VideoInfo", "FrameStore", "VIDEO_SUFFIXES", "FLOW_BLEND", "STATS_MOMENTUM"]
 
@@ -244,27 +245,25 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x.clamp(0, 1).permute(1, 2, 0).float().cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
-class _Stylizer:
-    """Frames through the network in batches, the content statistics smoothed over time, then the flow blend."""
+class TemporalStep:
+    """The pipeline step of video: WCT of a pass's frames (B, C, h, w), each whitened with its own statistics or, with
+    ``momentum`` > 0, with content statistics averaged over time (kept in ``stats``); in tiles, ``stats`` given to a
+    call are the whole frames' mean and covariance."""
 
-    def __init__(self, model: Model, style, alphas, levels, size, momentum: float, blend: float, tile_size: int | None = None) -> None:
-        self.model, self.style, self.alphas, self.levels, self.size = model, style, alphas, levels, size
-        self.momentum, self.blend, self.tile_size = momentum, blend, tile_size
+    tileable = True
+
+    def __init__(self, style, alphas, momentum: float, transform: str = DEFAULT_TRANSFORM) -> None:
+        self.style, self.alphas, self.momentum, self.transform = style, alphas, momentum, transform
         self.stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._smoothed: dict[str, tuple] = {}  # level -> (whole frames' statistics from the tiles, smoothed)
-        self.prev_in: np.ndarray | None = None  # the previous input and output frames at the working size
-        self.prev_out: np.ndarray | None = None
 
-    def _step(self, f: torch.Tensor, lv: str, stats=None) -> torch.Tensor:
-        """WCT of a pass's features (B, C, h, w); in tiles, ``stats`` are the whole frames' mean and covariance."""
+    def __call__(self, f: torch.Tensor, lv: str, stats=None) -> torch.Tensor:
         flat = flat_features(f)  # (B, C, N)
-        st = self.style
+        mean, color, alpha = self.style.mean(lv), self.style.color(lv), self.alphas[lv]
         if self.momentum == 0.0 and stats is None:
-            return wct(flat, st.mean(lv), st.color(lv), self.alphas[lv]).view(f.shape)
+            return wct(flat, mean, color, alpha, kind=self.transform).view(f.shape)
         means, covs = self._statistics(flat, lv, stats)
-        return wct_with_statistics(flat, means, covs, st.mean(lv), st.color(lv), self.alphas[lv]).view(f.shape)
-
-    _step.tileable = True  # type: ignore[attr-defined]
+        return wct_with_statistics(flat, means, covs, mean, color, alpha, kind=self.transform).view(f.shape)
 
     def _statistics(self, flat: torch.Tensor, lv: str, stats) -> tuple[torch.Tensor, torch.Tensor]:
         """Each frame's statistics, averaged over time when ``momentum`` > 0; the tiles of one pass share them."""
@@ -279,15 +278,36 @@ class _Stylizer:
             cached = self._smoothed[lv] = (stats, (means, covs))
         return cached[1]
 
+
+class _Stylizer:
+    """Frames through the networks in batches (the pipeline with a TemporalStep), then the flow blend."""
+
+    def __init__(self, model: Model, style, alphas, levels, size, momentum: float, blend: float, tile_size: int | None = None,
+                 transform: str = DEFAULT_TRANSFORM) -> None:  # fmt: skip
+        self.networks, self.levels, self.size = model.networks, levels, size
+        self.step = TemporalStep(style, alphas, momentum, transform)
+        self.blend, self.tile_size = blend, tile_size
+        self.prev_in: np.ndarray | None = None  # the previous input and output frames at the working size
+        self.prev_out: np.ndarray | None = None
+
+    @property
+    def stats(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The content statistics averaged over time so far, per level."""
+        return self.step.stats
+
+    @stats.setter
+    def stats(self, value: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.step.stats = value
+
     def inputs(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [_to_uint8(_at_working_size(f, self.size)[0]) for f in frames]
 
     def __call__(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Stylized frames (uint8, working size), in order; carries the temporal state to the next call."""
         small = [_at_working_size(f, self.size) for f in frames]
-        x, (h, w) = pad_to_multiple(torch.cat(small).to(self.model.device), 16)
+        x, (h, w) = pad_to_multiple(torch.cat(small).to(self.networks.device), 16)
         with torch.inference_mode():
-            y = self.model._run(x, self.levels, self._step, None, tile_size=self.tile_size)[..., :h, :w]
+            y = pipeline.run_levels(self.networks, x, self.levels, self.step, tile_size=self.tile_size)[..., :h, :w]
         outs = []
         for inp, styl in zip(self.inputs(frames), y):
             out = _to_uint8(styl)
@@ -372,6 +392,7 @@ def stylize_video(
     max_size: int | None = DEFAULT_SIZE,
     style_size: int | None = DEFAULT_STYLE_SIZE,
     blend_method: str = "linear",
+    transform: str = DEFAULT_TRANSFORM,
     coherent: bool = True,
     flow_blend: float = FLOW_BLEND,
     stats_momentum: float = STATS_MOMENTUM,
@@ -385,7 +406,7 @@ def stylize_video(
     Args:
         source, output: video files (output: .mp4, .mov, .mkv or .webm); the output has the input's frame
             count, size and timestamps, and its audio (copied, or re-encoded when the container needs it).
-        style, weights, alpha, levels, style_size, blend_method: as ``stylize``; the style is measured once.
+        style, weights, alpha, levels, style_size, blend_method, transform: as ``stylize``; the style is measured once.
         max_size: long side the frames are stylized at (the result is scaled back to the input's size).
         coherent: False gives plain per-frame WCT (it flickers); True blends the previous output, warped along
             the input's optical flow, into the pixels the flow tracks (``flow_blend`` of it), and, when
@@ -410,18 +431,20 @@ def stylize_video(
     lvls = parse_levels(DEFAULT_LEVELS if levels is None else levels)
     alphas = parse_alphas(alpha, lvls)
     tile_size = parse_tile_size(tile_size)
-    st = model._style_for(style, weights, lvls, style_size, None, blend_method)
+    kind = parse_transform(transform)
+    with torch.inference_mode():
+        st = pipeline.resolve_style(model.networks, style, weights, lvls, style_size, method=blend_method)
     size = working_size(info.height, info.width, parse_size(max_size))
-    per_pass = model._batch_limit(-(-size[0] // 16) * 16, -(-size[1] // 16) * 16, batch_size)
+    per_pass = model.networks.batch_limit(-(-size[0] // 16) * 16, -(-size[1] // 16) * 16, batch_size)
     from . import __version__
 
     stat = src.stat()
     job = {"wct": __version__, "source": str(src.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
            "style": _fingerprint(st, lvls), "alphas": alphas, "levels": list(lvls), "size": list(size),
-           "flow_blend": blend, "stats_momentum": momentum, "batch_size": per_pass, "tile_size": tile_size}  # fmt: skip
+           "transform": kind, "flow_blend": blend, "stats_momentum": momentum, "batch_size": per_pass, "tile_size": tile_size}  # fmt: skip
     store = FrameStore(out, job)
     done = store.open()
-    run = _Stylizer(model, st, alphas, lvls, size, momentum, blend, tile_size)
+    run = _Stylizer(model, st, alphas, lvls, size, momentum, blend, tile_size, kind)
     if done:
         run.stats = {lv: (m.to(model.device), c.to(model.device)) for lv, (m, c) in store.state().items()}
         run.prev_out = store.frame(done - 1)

@@ -1,0 +1,234 @@
+"""The engine's options: their defaults, and the checks that turn a user's value into a valid one or a clear error.
+
+Every function here is pure: it validates one option (raising ``InputError`` that names the value and what was
+expected) and returns it normalised. The API, the CLI and the app all validate through these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from .encoder import LEVELS, parse_level
+from .errors import InputError
+from .image import MAX_PIXELS
+from .transform import TRANSFORMS
+
+__all__ = [
+    "DEFAULT_SIZE",
+    "DEFAULT_STYLE_SIZE",
+    "DEFAULT_ALPHA",
+    "DEFAULT_LEVELS",
+    "DEFAULT_TRANSFORM",
+    "PREVIEW_LEVELS",
+    "PREVIEW_SIZE",
+    "PRESERVE_COLOR",
+    "BLEND_METHODS",
+    "TRANSFORMS",
+    "DEFAULT_KEY",
+    "PRECISIONS",
+    "Levels",
+    "Weights",
+    "Alpha",
+    "parse_levels",
+    "parse_alpha",
+    "parse_alphas",
+    "parse_preserve_color",
+    "parse_blend_method",
+    "parse_transform",
+    "parse_size",
+    "parse_texture_size",
+    "parse_tile_size",
+    "parse_half",
+    "parse_flag",
+    "parse_count",
+    "normalize_weights",
+    "per_level",
+    "level_weights",
+    "is_many",
+]
+
+Levels = str | int | Sequence[str | int]
+Weights = Sequence[float] | Mapping[str | int, Sequence[float]]  # one list, or {level: list, "default": list}
+Alpha = float | Mapping[str | int, float]  # one strength, or {level: strength, "default": strength}
+
+DEFAULT_SIZE = 512  # long side of the output, in pixels, unless max_size says otherwise (smaller images keep their size)
+DEFAULT_STYLE_SIZE = 512  # long side the style image is measured at
+DEFAULT_ALPHA = 0.6  # style strength, for every level not given its own
+# stylize's default levels: relu5_1 is left out until its decoder reaches its quality target (decoders/README.md);
+# pass levels=wct.LEVELS for all five
+DEFAULT_LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
+DEFAULT_TRANSFORM = "wct"
+PREVIEW_LEVELS = ("relu5_1", "relu4_1", "relu3_1")  # preview=True runs these (the coarse ones, the cheap decoders)...
+PREVIEW_SIZE = 256  # ...at this long side at most
+PRESERVE_COLOR = ("luminance", "histogram")
+BLEND_METHODS = ("linear", "wasserstein")
+DEFAULT_KEY = "default"  # in a per-level mapping, the value for every level not named
+PRECISIONS = {"float32": False, "half": True, "auto": "auto"}  # precision names -> load(half=...)
+
+
+def is_many(style) -> bool:
+    """Whether ``style`` is a list of styles (not one path, string, array or tensor)."""
+    return isinstance(style, Sequence) and not isinstance(style, (str, bytes)) and not hasattr(style, "shape")
+
+
+def parse_levels(levels: Levels | None) -> tuple[str, ...]:
+    """Levels as layer names, deepest first (the order WCT runs them); all five when None."""
+    if levels is None:
+        return tuple(reversed(LEVELS))
+    if isinstance(levels, (str, int)) and not (isinstance(levels, str) and "," in levels):
+        items: Sequence = [levels]
+    elif isinstance(levels, str):
+        items = [s for s in levels.split(",") if s.strip()]
+    else:
+        items = list(levels)
+    if not items:
+        raise InputError(f"expected at least one level of {', '.join(LEVELS)}, got none")
+    names = {parse_level(x) for x in items}
+    return tuple(lv for lv in reversed(LEVELS) if lv in names)
+
+
+def parse_alpha(alpha: float) -> float:
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        raise InputError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
+    if not (0.0 <= a <= 1.0):  # NaN fails too
+        raise InputError(f"alpha must be in [0, 1], got {alpha}")
+    return a
+
+
+def parse_alphas(alpha: Alpha, levels: Sequence[str], fallback: float = DEFAULT_ALPHA) -> dict[str, float]:
+    """Style strength per level: one number for all, or {level: number, "default": number} (others: ``fallback``)."""
+    return per_level(alpha, levels, parse_alpha, fallback)
+
+
+def parse_preserve_color(mode: str | None) -> str | None:
+    if mode is None or mode is False:
+        return None
+    if mode not in PRESERVE_COLOR:
+        raise InputError(f"preserve_color must be None, 'luminance' or 'histogram', got {mode!r}")
+    return mode
+
+
+def parse_blend_method(method: str) -> str:
+    if method not in BLEND_METHODS:
+        raise InputError(f"unknown blend method {method!r}; expected one of {', '.join(map(repr, BLEND_METHODS))}")
+    return method
+
+
+def parse_transform(transform: str) -> str:
+    if transform not in TRANSFORMS:
+        raise InputError(f"unknown transform {transform!r}; expected one of {', '.join(map(repr, TRANSFORMS))}")
+    return transform
+
+
+def parse_size(size: int | None, name: str = "max_size") -> int | None:
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or int(size) != size:
+        raise InputError(f"{name} must be a whole number of pixels or None, got {size!r}")
+    if size < 16:
+        raise InputError(f"{name} must be at least 16 pixels, got {size}")
+    return int(size)
+
+
+def parse_texture_size(size) -> tuple[int, int]:
+    """(width, height) in pixels from an int (square) or a pair."""
+    pair = (size, size) if isinstance(size, (int, float)) and not isinstance(size, bool) else size
+    try:
+        w, h = pair
+        ok = all(not isinstance(v, bool) and float(v) == int(v) and int(v) >= 1 for v in (w, h))
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise InputError(f"size must be (width, height) in whole pixels >= 1, got {size!r}")
+    w, h = int(w), int(h)
+    if w * h > MAX_PIXELS:
+        raise InputError(f"size {w}x{h} is over the limit of {MAX_PIXELS / 1e6:.0f} MP")
+    return w, h
+
+
+def parse_tile_size(tile_size: int | None) -> int | None:
+    """None (automatic), 0 (never tile) or a tile side: a multiple of 16, at least 256."""
+    if tile_size is None:
+        return None
+    ok = isinstance(tile_size, int) and not isinstance(tile_size, bool) and (tile_size == 0 or (tile_size >= 256 and tile_size % 16 == 0))
+    if not ok:
+        raise InputError(f"tile_size must be None (automatic), 0 (never tile) or a multiple of 16 >= 256, got {tile_size!r}")
+    return tile_size
+
+
+def parse_half(half: bool | str) -> bool | str:
+    """True, False or ``"auto"``."""
+    if not (isinstance(half, bool) or half == "auto"):
+        raise InputError(f"half must be True, False or 'auto', got {half!r}")
+    return half
+
+
+def parse_flag(value: bool, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def parse_count(value: int, name: str, low: int = 0, high: int | None = None) -> int:
+    """A whole number in ``low..high`` (no upper bound when ``high`` is None)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+    if not ok:
+        span = f">= {low}" if high is None else f"in {low}..{high}"
+        raise InputError(f"{name} must be a whole number {span}, got {value!r}")
+    return value
+
+
+def normalize_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    """Validate blend weights (one per style, finite, non-negative, not all zero) and scale them to sum 1."""
+    if count == 0:
+        raise InputError("expected at least one style, got none")
+    if weights is None:
+        return [1.0 / count] * count
+    try:
+        ws = [float(w) for w in weights]
+    except (TypeError, ValueError):
+        raise InputError(f"weights must be numbers, got {weights!r}") from None
+    if len(ws) != count:
+        raise InputError(f"expected {count} weight(s), one per style, got {len(ws)}")
+    for w in ws:
+        if not (w >= 0 and w != float("inf")):  # also catches NaN
+            raise InputError(f"weights must be finite and >= 0, got {w}")
+    total = sum(ws)
+    if total <= 0:
+        raise InputError("the weights are all zero; give at least one style a positive weight")
+    return [w / total for w in ws]
+
+
+def per_level(value, levels: Sequence[str], parse: Callable, fallback):
+    """Resolve a setting that may be given per level: {level: parse(v)} for each of ``levels``.
+
+    ``value`` is either one value for every level, or a mapping whose keys are levels (``"relu4_1"``
+    or 1..5) and optionally ``"default"``; levels it does not name take ``mapping["default"]``,
+    else ``fallback``. Keys for levels outside ``levels`` are validated but unused.
+    ``parse(v)`` validates one value (and raises InputError); messages name the level.
+    """
+    if not isinstance(value, Mapping):
+        v = parse(value)
+        return {lv: v for lv in levels}
+    default = parse(value[DEFAULT_KEY]) if DEFAULT_KEY in value else fallback
+    given = {}
+    for key, v in value.items():
+        if key == DEFAULT_KEY:
+            continue
+        lv = parse_level(key)
+        try:
+            given[lv] = parse(v)
+        except InputError as exc:
+            raise InputError(f"{lv}: {exc}") from None
+    return {lv: given.get(lv, default) for lv in levels}
+
+
+def level_weights(weights: Weights | None, count: int, levels: Sequence[str]) -> dict[str, list[float]]:
+    """Normalised blend weights per level: a list applies to every level; a mapping
+    {level: list, "default": list} sets levels one by one (levels not named: "default", else equal)."""
+    if count == 0:
+        raise InputError("expected at least one style, got none")
+    return per_level(weights, levels, lambda w: normalize_weights(w, count), normalize_weights(None, count))
