@@ -18,14 +18,14 @@ TITLE = "wct: style transfer by whitening and coloring"
 
 
 def header(model: wct.Model, available: Sequence[str], presets: Mapping[str, Sequence[str]]) -> str:
-    """The page's header (Markdown): where the networks run (and in which half precision), the levels offered."""
+    """The page's header (Markdown): where and in which precision the networks run, what the default preset runs."""
     device = "GPU" if model.device.type == "cuda" else "CPU"
-    if model.precision != "float32":
-        device += f" in {model.precision}"
+    where = f"the {device}, in float32" if model.precision == "float32" else f"the {device} in {model.precision}"
     return (
         f"# {TITLE}\n"
         "Restyle a photo after one painting, or a mix of up to four. Style statistics are measured once per "
-        f"image, so moving a slider only re-renders the photo. Running on the {device}, levels {', '.join(available)}."
+        f"image, so moving a slider only re-renders the photo. Running on {where}. Levels by default: "
+        f"{next(iter(presets))}, of {', '.join(available)}."
     )
 
 
