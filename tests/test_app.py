@@ -629,12 +629,12 @@ def playwright_api():
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (run tests/setup_browser.sh)")
-def test_browser_upload_mix_run_and_screenshot(server):
+def test_browser_upload_mix_run_and_screenshot(server, tmp_path):
+    """(The README's picture, docs/app.png, is made by docs/make_app_screenshot.py; this screenshot stays in tmp.)"""
     sync_api = playwright_api()
     _, url = server
     assets = limits.ASSETS
-    shot = ROOT / "docs" / "app.png"
-    shot.parent.mkdir(exist_ok=True)
+    shot = tmp_path / "app.png"
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
