@@ -283,7 +283,7 @@ def build_demo(
         with gr.Row():
             with gr.Column(scale=5):
                 fields = style_inputs()
-                shares = gr.Markdown("Mix: add at least one style image.", elem_id="wct-shares")
+                shares = gr.Markdown(shares_line([], []), elem_id="wct-shares")
                 fields |= region_controls()
             with gr.Column(scale=5):
                 outputs = result_outputs()
