@@ -35,7 +35,11 @@ from gradio_client.exceptions import AppError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import app as wct_app
+import app
+from wct_app import limits
+from wct_app.levels import level_presets
+from wct_app.masks import PAINT, painted_masks
+from wct_app.status import shares_text
 
 pytestmark = [  # gradio's queue uses pandas options that pandas 3 deprecates; nothing to act on here
     pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
@@ -71,10 +75,10 @@ def server(model, tmp_path_factory):
         pytest.fail("no shipped decoders: decoders/MANIFEST.json lists none (or WCT_DECODERS_DIR points nowhere)")
     old_tmp = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
-    demo = wct_app.build_demo(model)
+    demo = app.build_demo(model)
     try:
         _, url, _ = demo.launch(
-            server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **wct_app.launch_kwargs()
+            server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **app.launch_kwargs()
         )
         yield demo, url
     finally:
@@ -217,15 +221,15 @@ def distance_to(rgb: np.ndarray, colour: np.ndarray) -> float:
 
 # ----- helpers that need no server ---------------------------------------------------------------
 def test_presets_offer_only_levels_with_decoders():
-    assert wct_app.level_presets(("relu1_1",)) == {"standard (relu1_1)": ["relu1_1"]}
-    everything = wct_app.level_presets(wct.LEVELS)
+    assert level_presets(("relu1_1",)) == {"standard (relu1_1)": ["relu1_1"]}
+    everything = level_presets(wct.LEVELS)
     assert everything == {
         "standard (relu4_1..relu1_1)": ["relu4_1", "relu3_1", "relu2_1", "relu1_1"],
         "full (5 levels)": ["relu5_1", "relu4_1", "relu3_1", "relu2_1", "relu1_1"],
         "fast (relu5_1..relu3_1)": ["relu5_1", "relu4_1", "relu3_1"],
         "fine detail only (relu2_1, relu1_1)": ["relu2_1", "relu1_1"],
     }
-    assert wct_app.shares_text([1, 3], [1.0, 3.0]) == "style 1 25 % · style 3 75 %"
+    assert shares_text([1, 3], [1.0, 3.0]) == "style 1 25 % · style 3 75 %"
 
 
 def test_space_requirements_match_pyproject():
@@ -241,10 +245,10 @@ def test_space_requirements_match_pyproject():
 
 def test_queue_and_limits(server):
     demo, _ = server
-    assert demo._queue.max_size == wct_app.QUEUE_SIZE == 16
-    assert demo._queue.default_concurrency_limit == wct_app.CONCURRENCY == 1  # WCT_APP_CONCURRENCY unset
-    assert demo.wct.time_limit == wct_app.TIME_LIMIT == 120  # WCT_APP_TIMEOUT unset
-    assert wct_app.launch_kwargs()["max_file_size"] == 25 * 1024 * 1024
+    assert demo._queue.max_size == limits.QUEUE_SIZE == 16
+    assert demo._queue.default_concurrency_limit == limits.CONCURRENCY == 1  # WCT_APP_CONCURRENCY unset
+    assert demo.wct.time_limit == limits.TIME_LIMIT == 120  # WCT_APP_TIMEOUT unset
+    assert app.launch_kwargs()["max_file_size"] == 25 * 1024 * 1024
     assert demo.delete_cache == (600, 3600)  # uploads and results live at most 70 minutes
     assert demo.wct.max_size == (2048 if demo.wct.model.device.type == "cuda" else 1024)
 
@@ -252,20 +256,20 @@ def test_queue_and_limits(server):
 def test_painted_strokes_become_one_mask_per_brush_colour():
     """Each painted pixel goes to the style of the nearest brush colour; transparent pixels are not painted; a later
     layer paints over an earlier one; a colour nobody used gives no mask."""
-    (_, red), (_, green), (_, blue), (_, yellow) = wct_app.PAINT
+    (_, red), (_, green), (_, blue), (_, yellow) = PAINT
     first = np.zeros((40, 60, 4), np.uint8)
     first[:, :20] = (*red, 255)  # style 1: the left third
     first[:, 40:] = (*green, 128)  # style 2: the right third, half transparent (still painted)
     first[:, 20:40, :3] = blue  # colour without alpha: not painted
     second = np.zeros_like(first)
     second[:10, :10] = (*yellow, 255)  # style 4, over style 1's top-left corner
-    masks = wct_app.painted_masks([first, second])
+    masks = painted_masks([first, second])
     assert masks[2] is None
     m1, m2, m4 = (np.asarray(masks[i]) > 0 for i in (0, 1, 3))
     assert m1.shape == (40, 60) and m1.sum() == 40 * 20 - 100 and not m1[:10, :10].any()
     assert m2.sum() == 40 * 20 and m2[:, 40:].all()
     assert m4.sum() == 100 and m4[:10, :10].all()
-    assert wct_app.painted_masks([]) == [None] * 4
+    assert painted_masks([]) == [None] * 4
 
 
 # ----- through gradio_client ---------------------------------------------------------------------
@@ -339,7 +343,7 @@ def test_gradio_refuses_foreign_file_payloads_before_the_handler(server, images)
     refused_by_gradio = [
         {"path": "/etc/passwd", "meta": META},
         {"path": f"{demo.wct.cache_dir}/../../../etc/passwd", "meta": META},
-        {"path": str(wct_app.ASSETS / "content.jpg"), "meta": META},  # allowed_paths does not widen inputs
+        {"path": str(limits.ASSETS / "content.jpg"), "meta": META},  # allowed_paths does not widen inputs
         "/etc/passwd",
         uploaded,  # a plain string is refused even for a real upload
     ]
@@ -359,21 +363,21 @@ def test_the_handler_opens_only_uploads_and_examples(server, images, monkeypatch
     """Our own guard, called directly: a path resolves inside Gradio's cache folder or the examples, or is refused
     before anything reads it (no "no such file" oracle either)."""
     demo, url = server
-    app = demo.wct
+    handlers = demo.wct
     uploaded = Path(upload(url, images["style0"]))
-    link = Path(app.cache_dir) / "escape.png"
+    link = Path(handlers.cache_dir) / "escape.png"
     link.symlink_to("/etc/passwd")
     ok = str(images["style0"])  # outside the cache: the style slot is refused too
 
     def run(content, style=uploaded):
-        return app.api_stylize(content, style, None, None, None, 1, 1, 1, 1, 0.6, SIZE, progress=lambda *a, **k: None)
+        return handlers.api_stylize(content, style, None, None, None, 1, 1, 1, 1, 0.6, SIZE, progress=lambda *a, **k: None)
 
     for content in [
         "/etc/passwd",
         "/no/such/file.png",
         {"path": "/etc/shadow"},
         {"path": str(link), "meta": META},  # a link in the cache that leads out of it
-        f"{app.cache_dir}/../../../../etc/passwd",
+        f"{handlers.cache_dir}/../../../../etc/passwd",
         "app.py",  # relative: resolved against the working directory
         "/etc/passwd\x00.png",
         str(images["content"]),  # a real image, but not an upload
@@ -385,10 +389,10 @@ def test_the_handler_opens_only_uploads_and_examples(server, images, monkeypatch
     with pytest.raises(gr.Error, match="style 1: only images uploaded"):
         run(str(uploaded), ok)
     assert Path(run({"path": str(uploaded), "meta": META})).suffix == ".png"  # an upload
-    assert Path(run(str(wct_app.ASSETS / "content.jpg"))).suffix == ".png"  # an example
+    assert Path(run(str(limits.ASSETS / "content.jpg"))).suffix == ".png"  # an example
     data_url = {"url": "data:image/png;base64," + base64.b64encode(uploaded.read_bytes()).decode(), "meta": META}
     assert Path(run(data_url)).suffix == ".png"  # an inline image is written into the app's own folder first
-    monkeypatch.setattr(wct_app, "MAX_UPLOAD_BYTES", 100)
+    monkeypatch.setattr(limits, "MAX_UPLOAD_BYTES", 100)
     with pytest.raises(gr.Error, match="content: the image is over the upload limit"):
         run(data_url)
 
@@ -468,9 +472,9 @@ def test_painted_strokes_mark_regions_like_masks(client, server, images, regions
     style 2 the rest, as masks do; strokes in the colour of an empty slot get a clear message."""
     levels = server[0].wct.available
     layer = np.zeros((72, 88, 4), np.uint8)
-    layer[:, :44] = (*wct_app.PAINT[0][1], 255)
+    layer[:, :44] = (*PAINT[0][1], 255)
     Image.fromarray(layer).save(tmp_path / "red.png")
-    layer[:, :44] = (*wct_app.PAINT[1][1], 255)
+    layer[:, :44] = (*PAINT[1][1], 255)
     Image.fromarray(layer).save(tmp_path / "green.png")
 
     def ui(styles, strokes):
@@ -596,8 +600,8 @@ def test_request_bodies_over_the_limit_are_refused_before_parsing(server, client
     import httpx
 
     _, url = server
-    limit = wct_app.MAX_BODY_BYTES
-    assert limit == wct_app.MAX_UPLOAD_BYTES * 4 // 3 + 2**20
+    limit = limits.MAX_BODY_BYTES
+    assert limit == limits.MAX_UPLOAD_BYTES * 4 // 3 + 2**20
     over, json_type = b" " * (limit + 1), {"content-type": "application/json"}
     message = "the request body is over the limit of 34 MB (images: 25 MB)"
     for path in ("gradio_api/call/stylize", "gradio_api/queue/join", "gradio_api/upload"):
@@ -625,12 +629,12 @@ def playwright_api():
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (run tests/setup_browser.sh)")
-def test_browser_upload_mix_run_and_screenshot(server):
+def test_browser_upload_mix_run_and_screenshot(server, tmp_path):
+    """(The README's picture, docs/app.png, is made by docs/make_app_screenshot.py; this screenshot stays in tmp.)"""
     sync_api = playwright_api()
     _, url = server
-    assets = wct_app.ASSETS
-    shot = ROOT / "docs" / "app.png"
-    shot.parent.mkdir(exist_ok=True)
+    assets = limits.ASSETS
+    shot = tmp_path / "app.png"
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
@@ -696,7 +700,7 @@ def test_browser_upload_mix_run_and_screenshot(server):
 def test_browser_level_presets(random_model):
     """With decoders for every level, the presets offer standard / full / fast / fine detail and set the levels to run."""
     sync_api = playwright_api()
-    demo = wct_app.build_demo(random_model)
+    demo = app.build_demo(random_model)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         with sync_api.sync_playwright() as p:
@@ -724,7 +728,7 @@ def test_browser_paint_a_region_keep_the_colours_and_mix_per_level(server):
     controls are there and reach the engine."""
     sync_api = playwright_api()
     _, url = server
-    assets = wct_app.ASSETS
+    assets = limits.ASSETS
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:

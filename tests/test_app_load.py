@@ -28,7 +28,7 @@ from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError
 from test_app import free_port, pytestmark, stylize  # noqa: F401 (pytestmark: the same warning filters)
 
-import app as wct_app
+import app
 import gradio as gr
 import wct
 
@@ -77,7 +77,7 @@ def rss_mb() -> float:
 
 def launch(demo) -> str:
     _, url, _ = demo.launch(
-        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **wct_app.launch_kwargs()
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **app.launch_kwargs()
     )
     return url
 
@@ -97,7 +97,7 @@ def gradio_tmp(tmp_path_factory):
 def load_server(random_model, gradio_tmp):
     """(demo, url, rigged model): one worker, QUEUE waiting places, a LIMIT s time limit."""
     rigged = Rigged(random_model)
-    demo = wct_app.build_demo(rigged, concurrency=1, queue_size=QUEUE, time_limit=LIMIT)
+    demo = app.build_demo(rigged, concurrency=1, queue_size=QUEUE, time_limit=LIMIT)
     try:
         yield demo, launch(demo), rigged
     finally:
@@ -122,34 +122,34 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
 def test_limits_come_from_the_environment(random_model, gradio_tmp, monkeypatch):
     monkeypatch.setenv("WCT_APP_TIMEOUT", "7.5")
     monkeypatch.setenv("WCT_APP_CONCURRENCY", "2")
-    demo = wct_app.build_demo(random_model)
+    demo = app.build_demo(random_model)
     assert demo.wct.time_limit == 7.5 and demo._queue.default_concurrency_limit == 2
     assert demo.wct.cache_dir == Path(os.path.realpath(demo.GRADIO_CACHE))
     for bad in ("0", "-3", "soon", "nan"):
         monkeypatch.setenv("WCT_APP_TIMEOUT", bad)
-        with pytest.raises(wct_app.wct.InputError, match="WCT_APP_TIMEOUT must be a positive number"):
-            wct_app.build_demo(random_model)
+        with pytest.raises(wct.InputError, match="WCT_APP_TIMEOUT must be a positive number"):
+            app.build_demo(random_model)
     monkeypatch.setenv("WCT_APP_TIMEOUT", "7.5")
     monkeypatch.setenv("WCT_APP_CONCURRENCY", "1.5")
-    with pytest.raises(wct_app.wct.InputError, match="WCT_APP_CONCURRENCY must be a positive whole number"):
-        wct_app.build_demo(random_model)
+    with pytest.raises(wct.InputError, match="WCT_APP_CONCURRENCY must be a positive whole number"):
+        app.build_demo(random_model)
 
 
 def test_the_networks_precision_comes_from_the_environment(random_model, gradio_tmp, monkeypatch):
     """The app loads its model with half="auto" (half precision where it is fast) unless WCT_APP_PRECISION says otherwise,
     and its header names a half precision."""
     asked = []
-    monkeypatch.setattr(wct_app.wct, "load", lambda **kw: asked.append(kw) or random_model)
+    monkeypatch.setattr(wct, "load", lambda **kw: asked.append(kw) or random_model)
     for value, half in (("", "auto"), ("float32", False), ("half", True), ("auto", "auto")):
         monkeypatch.setenv("WCT_APP_PRECISION", value)
-        wct_app.build_demo()
+        app.build_demo()
         assert asked.pop() == {"half": half}
     monkeypatch.setenv("WCT_APP_PRECISION", "fp8")
-    with pytest.raises(wct_app.wct.InputError, match="WCT_APP_PRECISION must be one of float32, half, auto"):
-        wct_app.build_demo()
+    with pytest.raises(wct.InputError, match="WCT_APP_PRECISION must be one of float32, half, auto"):
+        app.build_demo()
     header = lambda demo: next(b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown))  # noqa: E731
-    assert "CPU in bfloat16" in header(wct_app.build_demo(wct.Model(device="cpu", half=True)))
-    assert "CPU," in header(wct_app.build_demo(random_model))
+    assert "CPU in bfloat16" in header(app.build_demo(wct.Model(device="cpu", half=True)))
+    assert "CPU," in header(app.build_demo(random_model))
 
 
 def test_an_overlong_request_is_stopped_and_frees_the_queue(load_server, inputs):
@@ -279,7 +279,7 @@ def test_a_burst_of_clients_is_answered_and_memory_returns(load_server, inputs):
 
 def test_old_uploads_and_results_are_deleted(random_model, gradio_tmp, inputs):
     """Gradio's delete_cache, as build_demo configures it, removes uploads and results older than output_ttl."""
-    demo = wct_app.build_demo(random_model, output_ttl=2)
+    demo = app.build_demo(random_model, output_ttl=2)
     assert demo.delete_cache == (1, 2)
     url = launch(demo)
     client = Client(url, verbose=False)

@@ -19,7 +19,7 @@ from PIL import Image
 from .errors import ImageError, InputError
 from .image import _pil_to_array, read_image
 
-__all__ = ["MaskInput", "ASPECT_TOLERANCE", "mask_to_tensor", "prepare_masks", "masks_at"]
+__all__ = ["MaskInput", "ASPECT_TOLERANCE", "aspect_matches", "mask_to_tensor", "prepare_masks", "masks_at"]
 
 MaskInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
@@ -31,6 +31,13 @@ def _check_range(a: np.ndarray | torch.Tensor, name: str) -> None:
     lo, hi = float(a.min()), float(a.max())
     if not (lo >= -1e-3 and hi <= 1 + 1e-3):  # NaN fails too
         raise InputError(f"{name} has values in [{lo:.3g}, {hi:.3g}]; expected values in [0, 1] (fix: divide by 255)")
+
+
+def aspect_matches(size: tuple[int, int], content_size: tuple[int, int]) -> bool:
+    """Whether a mask of ``size`` (H, W) has the aspect ratio of a content of ``content_size`` (H, W), within
+    ASPECT_TOLERANCE (masks of any size with that ratio are resized to the content)."""
+    (mh, mw), (ch, cw) = size, content_size
+    return abs((mw / mh) / (cw / ch) - 1) <= ASPECT_TOLERANCE
 
 
 def mask_to_tensor(mask: MaskInput, name: str = "mask") -> torch.Tensor:
@@ -102,7 +109,7 @@ def prepare_masks(
         mh, mw = t.shape
         if min(mh, mw) < 1:
             raise ImageError(f"mask {i} is empty ({mw}x{mh})")
-        if abs((mw / mh) / (cw / ch) - 1) > ASPECT_TOLERANCE:
+        if not aspect_matches((mh, mw), content_size):
             raise InputError(
                 f"mask {i} is {mw}x{mh} (aspect {mw / mh:.3g}) but the content is {cw}x{ch} (aspect {cw / ch:.3g}); "
                 "expected masks with the content's aspect ratio"

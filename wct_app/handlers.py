@@ -1,0 +1,207 @@
+"""The app's request handling, bound to one model: plan, measure (cached styles), stylize within the time limit,
+write the outputs; every failure becomes a one-sentence ``gr.Error``."""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+import torch
+from PIL import Image
+
+import wct
+import wct.image
+
+from . import form
+from .files import Files
+from .form import Job
+from .levels import deepest_first, level_presets
+from .limits import DEFAULT_SIZE, LIVE_SECONDS, MAX_SIZE, OUTPUT_TTL, TIME_LIMIT
+from .masks import rest_mask, slot_masks
+from .plan import Plan, make_plan, pick
+from .status import status_line
+from .styles import StyleCache
+
+__all__ = ["App", "TimeLimitExceeded"]
+
+log = logging.getLogger("wct.app")
+
+
+class TimeLimitExceeded(Exception):
+    """A request ran past the app's time limit; raised between steps, so the worker is freed at the next one."""
+
+
+def _error(exc: BaseException) -> gr.Error:
+    """A modal message (escaped: Gradio renders it as HTML) without a stack trace."""
+    return gr.Error(html.escape(str(exc), quote=False), print_exception=False)
+
+
+class App:
+    """The handlers, bound to one model (kept apart from the widgets so they are easy to follow and test).
+
+    Its event functions take the form's fields (``form.Job``) as parameters, in the endpoints' order:
+    ``api_stylize`` (/stylize), ``api_stylize_advanced`` (/stylize_advanced), ``ui_stylize`` (the Stylize button)
+    and ``live_stylize`` (a slider released; also the seconds the last run took).
+    """
+
+    def __init__(self, model: wct.Model, *, time_limit: float = TIME_LIMIT, output_ttl: float = OUTPUT_TTL) -> None:
+        self.model, self.time_limit, self.output_ttl = model, time_limit, output_ttl
+        self.available = deepest_first(model.available_levels())
+        if not self.available:
+            raise wct.WeightsError("no trained decoders were found; see decoders/README.md (or set WCT_DECODERS_DIR)")
+        self.presets = level_presets(self.available)
+        kind = model.device.type
+        self.max_size = MAX_SIZE.get(kind, MAX_SIZE["cpu"])
+        self.default_size = DEFAULT_SIZE.get(kind, DEFAULT_SIZE["cpu"])
+        self.styles = StyleCache(model, self.available)
+        self.files = Files(output_ttl)
+        self.cache_dir = self.files.cache_dir
+        default_levels = next(iter(self.presets.values()))
+        self.api_stylize = self._event(self._png, form.STYLIZE, "api_stylize", levels=default_levels)
+        self.api_stylize_advanced = self._event(self._png, form.ADVANCED, "api_stylize_advanced")
+        self.ui_stylize = self._event(self._ui, form.FORM, "ui_stylize")
+        self.live_stylize = self._event(self._live, form.FORM, "live_stylize", extra=("last_seconds",))
+
+    def _event(self, work: Callable, endpoint: str, name: str, *, extra: tuple[str, ...] = (), **fixed) -> Callable:
+        """``work(job, progress, *extra)`` as the event function of ``endpoint``, failures turned into gr.Error."""
+
+        def run(values: list, progress, *rest):
+            return self._guard(lambda: work(Job.from_values(values, endpoint, **fixed), progress, *rest))
+
+        return form.handler(run, endpoint, extra=extra, name=name)
+
+    # ----- the work -----------------------------------------------------------------------
+    def _styles(self, plan: Plan, check_time) -> dict[int, wct.Style | str]:
+        """{slot: style}: cached statistics, or (for preserve_color="histogram", which recolours each style image
+        after the photo) the image file itself, for the engine to measure."""
+        out: dict[int, wct.Style | str] = {}
+        for slot, path, _ in plan.used:
+            check_time()
+            if plan.preserve == "histogram":
+                out[slot] = path
+                continue
+            try:
+                out[slot] = self.styles.get(path)
+            except wct.WCTError as exc:
+                raise type(exc)(f"style {slot}: {exc}") from None
+        return out
+
+    def _mix(self, styles: list, weights, plan: Plan):
+        """The blend of ``styles``: a Style, or (histogram mode) image files the engine blends itself."""
+        if plan.preserve != "histogram":
+            return wct.Style.blend(styles, weights, method=plan.blend)  # validates and normalises the weights
+        if len(styles) == 1:
+            return styles[0]
+        if isinstance(weights, dict) or len({float(w) for w in weights}) > 1:
+            raise wct.InputError(
+                "with colour preservation 'histogram', styles without a mask share the rest of the picture only "
+                "equally: give them equal mix weights and no per-level mix, or use 'luminance'"
+            )
+        return list(styles)
+
+    def _regions(self, plan: Plan, styles: dict) -> tuple[list, list[torch.Tensor]]:
+        """(region styles, masks) for the engine: each masked slot its own style; the rest of the picture, if the
+        masks leave any, the mix of the slots without a mask (none: the photo's own features stay there)."""
+        try:
+            content_size = wct.image.read_image(plan.content).size
+        except wct.ImageError as exc:
+            raise wct.ImageError(f"content: {exc}") from None
+        grid = slot_masks(plan.masks, content_size, plan.size)
+        regions, masks = [styles[slot] for slot in grid], list(grid.values())
+        free = [i for i, (slot, _, _) in enumerate(plan.used) if slot not in grid]
+        rest = rest_mask(masks) if free else None
+        if rest is not None:
+            regions.append(self._mix([styles[plan.used[i][0]] for i in free], pick(plan.mix, free), plan))
+            masks.append(rest)
+        return regions, masks
+
+    def _run(self, job: Job, progress) -> tuple[Image.Image, wct.Style | None, Plan, float]:
+        """Plan, measure (cached styles), stylize; returns (image, blended style or None, plan, seconds).
+        Past the time limit it raises TimeLimitExceeded at the next step (a style image, a level)."""
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + self.time_limit
+
+        def check_time() -> None:
+            if time.monotonic() > deadline:
+                raise TimeLimitExceeded
+
+        plan = make_plan(job, self.files, available=self.available, max_size=self.max_size)
+        progress(0, desc="measuring styles")
+        styles = self._styles(plan, check_time)
+        masks = weights = None
+        if plan.masks:
+            style, masks = self._regions(plan, styles)
+        else:
+            style = self._mix(list(styles.values()), plan.mix, plan)
+            weights = plan.mix if isinstance(style, list) else None  # histogram mode: the engine blends the images
+
+        def step(done: int, total: int, level: str) -> None:  # an exception here stops wct's loop over the levels
+            progress(done / total, desc=f"{level} done ({done}/{total})")
+            if done < total:
+                check_time()
+
+        check_time()
+        progress(0, desc=f"stylizing: {plan.levels[0]}")
+        try:
+            image = self.model.stylize(
+                plan.content,
+                style,
+                weights=weights,
+                masks=masks,
+                alpha=plan.alpha,
+                levels=plan.levels,
+                max_size=plan.size,
+                preserve_color=plan.preserve,
+                blend_method=plan.blend,
+                progress=step,
+            )
+        except wct.ImageError as exc:
+            raise wct.ImageError(f"content: {exc}") from None
+        blended = style if isinstance(style, wct.Style) else None
+        return image, blended, plan, time.perf_counter() - t0
+
+    def _guard(self, work: Callable[[], Any]) -> Any:
+        """``work()``, with every failure as a one-sentence gr.Error (the log keeps unexpected traces)."""
+        try:
+            return work()
+        except gr.Error:
+            raise
+        except wct.WCTError as exc:
+            raise _error(exc) from None
+        except TimeLimitExceeded:
+            log.warning("a request was stopped after the time limit of %g s", self.time_limit)
+            msg = f"stopped: the request took longer than the time limit of {self.time_limit:g} s"
+            raise gr.Error(f"{msg}; choose a smaller output size or fewer levels", print_exception=False) from None
+        except (torch.cuda.OutOfMemoryError, MemoryError):
+            raise gr.Error("out of memory: choose a smaller output size or fewer levels", print_exception=False) from None
+        except Exception as exc:  # keep serving; the log has the trace, the user a sentence
+            log.exception("stylization failed")
+            msg = f"stylization failed unexpectedly ({exc.__class__.__name__}); try another image"
+            raise gr.Error(msg, print_exception=False) from None
+
+    # ----- the outputs --------------------------------------------------------------------
+    def _png(self, job: Job, progress) -> str:
+        """The API endpoints: the stylized image (PNG)."""
+        image, _, _, _ = self._run(job, progress)
+        png = self.files.outdir() / "stylized.png"
+        image.save(png)
+        return str(png)
+
+    def _ui(self, job: Job, progress) -> tuple[str, list[str], str, float]:
+        """The Stylize button: image, downloads (PNG, and the blended .safetensors when there is one), status, seconds."""
+        image, style, plan, seconds = self._run(job, progress)
+        out = self.files.outdir()
+        png = out / "stylized.png"
+        image.save(png)
+        files = [str(png)] + ([str(style.save(out / "wct-style.safetensors"))] if style is not None else [])
+        return str(png), files, status_line(image, plan, seconds), seconds
+
+    def _live(self, job: Job, progress, last_seconds) -> Any:
+        """A slider released: re-render only when the last run was quick and the inputs are complete."""
+        if last_seconds is None or last_seconds > LIVE_SECONDS or job.content is None or not any(job.styles):
+            return gr.skip()
+        return self._ui(job, progress)

@@ -1,0 +1,105 @@
+"""A request's form values -> a Plan for the engine: files resolved, slots matched, the mix and strength per level.
+
+What only the app knows is checked here: a content and at least one style image, masks and strokes for slots that
+have a style, the output size within the app's limits, levels it offers, radio values among the radio's choices.
+Everything the engine knows (alpha, weights, images, masks) is the engine's to refuse, with its own message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import wct
+
+from .files import Files
+from .form import BLENDS, PRESERVE, Job, choice
+from .levels import COARSE, deepest_first
+from .limits import MIN_SIZE
+from .masks import PAINT, strokes
+
+__all__ = ["Plan", "make_plan", "pick"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request ready for the engine: files resolved, levels deepest first, the mix and strength per level where asked."""
+
+    content: str
+    used: list[tuple[int, str, Any]]  # (slot, style image file, mix weight), slots with a style image
+    masks: dict[int, list]  # slot -> its mask sources: an uploaded file, painted strokes (a PIL image)
+    alpha: Any  # a number, or {level: number, "default": number}
+    size: int
+    levels: list[str]
+    preserve: str | None
+    mix: Any  # weights of the used slots, or {level: weights, "default": weights}
+    blend: str
+
+
+def make_plan(job: Job, files: Files, *, available: list[str], max_size: int) -> Plan:
+    """The plan for ``job``, or the first problem as a one-sentence InputError (nothing is computed yet)."""
+    content = files.image(job.content, "content")
+    if content is None:
+        raise wct.InputError("add a content image (upload, webcam or paste)")
+    used = [
+        (i, files.image(s, f"style {i}"), w) for i, (s, w) in enumerate(zip(job.styles, job.weights), 1) if s not in (None, "")
+    ]
+    if not used:
+        raise wct.InputError("add at least one style image")
+    masks = _slot_sources(job, files, {slot for slot, _, _ in used})
+    size = _size(job.size, max_size)
+    levels = _levels(job.levels, available)
+    preserve = None if job.preserve is None else PRESERVE[choice(job.preserve, list(PRESERVE), "colour preservation")]
+    blend = choice(job.blend, BLENDS, "the blend")
+    mix, alpha = [w for _, _, w in used], job.alpha
+    if job.per_level:  # coarse levels: the main mix and strength; the others: the fine ones
+        fine = [fw for slot, fw in enumerate(job.fine_weights, 1) if slot in {s for s, _, _ in used}]
+        mix = {**{lv: mix for lv in COARSE}, "default": fine}
+        alpha = {**{lv: job.alpha for lv in COARSE}, "default": job.fine_alpha}
+    return Plan(content, used, masks, alpha, size, levels, preserve, mix, blend)
+
+
+def _slot_sources(job: Job, files: Files, have: set[int]) -> dict[int, list]:
+    """{slot: [uploaded mask file, painted strokes]} for the slots that have either; refuses them for empty slots."""
+    masks: dict[int, list] = {}
+    for slot, m in enumerate(job.masks, 1):
+        if m not in (None, ""):
+            masks[slot] = [files.image(m, f"mask {slot}")]
+            if slot not in have:
+                raise wct.InputError(f"mask {slot} has no style image: add style {slot}, or remove mask {slot}")
+    for slot, painted in enumerate(strokes(job.painting, files.image), 1):
+        if painted is not None:
+            masks.setdefault(slot, []).append(painted)
+            if slot not in have:
+                colour = PAINT[slot - 1][0]
+                raise wct.InputError(
+                    f"the {colour} strokes mark style {slot}, which has no image: add style {slot}, or erase them"
+                )
+    return masks
+
+
+def _size(value: Any, max_size: int) -> int:
+    """The output long side: a whole number of pixels within the app's limits."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise wct.InputError(f"the output size must be a number, got {value!r}")
+    if not (MIN_SIZE <= value <= max_size) or value != int(value):
+        raise wct.InputError(f"the output size must be a whole number of pixels from {MIN_SIZE} to {max_size}, got {value:g}")
+    return int(value)
+
+
+def _levels(value: Any, available: list[str]) -> list[str]:
+    """The levels to run, deepest first: some of those the app offers (the ones with decoders)."""
+    if not value:
+        raise wct.InputError(f"choose at least one level; this app has {', '.join(available)}")
+    levels = [value] if isinstance(value, str) else list(value)
+    missing = [str(lv) for lv in levels if lv not in available]
+    if missing:
+        raise wct.InputError(f"no decoder for {', '.join(missing)}; this app has {', '.join(available)}")
+    return deepest_first(levels)
+
+
+def pick(weights: Any, index: list[int]) -> Any:
+    """``weights`` (a list, or {level: list}) restricted to the positions in ``index``."""
+    if isinstance(weights, dict):
+        return {lv: [w[i] for i in index] for lv, w in weights.items()}
+    return [weights[i] for i in index]
