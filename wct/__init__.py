@@ -8,7 +8,6 @@ import os as _os
 _os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 from .api import DEFAULT_SIZE, DEFAULT_STYLE_SIZE, Model, blend, compute_style, load, reconstruct, stylize, stylize_batch, texture
-from .api import PRECISIONS  # precision names -> load(half=...), for --precision and WCT_APP_PRECISION
 from .encoder import LEVELS
 from .errors import ImageError, InputError, OutputError, StyleFileError, WCTError, WeightsError
 from .style import Style
@@ -21,7 +20,6 @@ __all__ = [
     "LEVELS",
     "DEFAULT_SIZE",
     "DEFAULT_STYLE_SIZE",
-    "PRECISIONS",
     "Model",
     "Style",
     "load",

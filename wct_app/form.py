@@ -26,7 +26,7 @@ SLOTS = 4  # style image slots
 STYLIZE, ADVANCED, FORM = "stylize", "stylize_advanced", "form"  # each takes its own fields and those of the ones before
 ENDPOINTS = (STYLIZE, ADVANCED, FORM)
 PRESERVE = {"off": None, **{mode: mode for mode in wct.api.PRESERVE_COLOR}}  # radio choice -> preserve_color
-BLENDS = wct.style.BLEND_METHODS
+BLENDS = wct.options.BLEND_METHODS
 
 
 def _meta(since: str = ADVANCED, *, slot: str | None = None, param: str | None = None) -> dict:
