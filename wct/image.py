@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, InputError, OutputError
+from .files import atomic_write
 
 __all__ = [
     "ImageInput",
@@ -303,16 +303,10 @@ def save_image(
         raise OutputError(f"the folder {out.parent} does not exist; create it first")
     if fmt == "JPEG" and image.mode != "RGB":
         image = image.convert("RGB")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-    os.close(fd)
+    opts = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     try:
-        opts = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-        image.save(tmp, format=fmt, **opts)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+        return atomic_write(out, lambda tmp: image.save(tmp, format=fmt, **opts), overwrite=overwrite)
+    except OutputError:
+        raise
     except OSError as exc:
         raise OutputError(f"could not write {out}: {exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out

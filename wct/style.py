@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from safetensors.torch import save_file
 from .decoder import STAGE_WIDTHS
 from .encoder import LEVELS, parse_level
 from .errors import InputError, OutputError, StyleFileError
+from .files import atomic_write
 from .transform import blend_linear, blend_wasserstein, coloring_matrix, flat_features, mean_and_covariance
 from .weights import ENCODER_ID
 
@@ -173,16 +173,7 @@ class Style:
             tensors[f"{level}.color"] = c.detach().cpu().contiguous()
         meta = {"format": FORMAT, "encoder": ENCODER_ID, "levels": json.dumps(list(self.levels)), "description": self.description}
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=meta)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return out
+        return atomic_write(out, lambda tmp: save_file(tensors, tmp, metadata=meta), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Style:

@@ -23,6 +23,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .decoder import Decoder, decoder_layers, deepened, extra_from_metadata, extra_metadata, parse_extra
 from .encoder import LEVELS, Encoder, parse_level
 from .errors import InputError
+from .files import atomic_write
 from .image import fit_multiple, resize_to
 from .metrics import psnr, ssim
 from .weights import ENCODER_ID, cache_dir, safetensors_metadata
@@ -195,9 +196,8 @@ def _save_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer,
             tensors[f"opt.{idx}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
     tensors["rng"] = gen.get_state()
     meta = dict(meta, param_groups=state["param_groups"])
-    tmp = folder / "last.safetensors.tmp"
-    save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta), **extra_metadata(decoder)})
-    os.replace(tmp, folder / "last.safetensors")
+    metadata = {"meta": json.dumps(meta), **extra_metadata(decoder)}
+    atomic_write(folder / "last.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def _load_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict:
@@ -217,9 +217,8 @@ def _load_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer,
 
 def _save_weights(decoder: Decoder, path: Path, meta: dict, dtype: torch.dtype = torch.float32) -> None:
     tensors = {k: v.detach().cpu().to(dtype).contiguous() for k, v in decoder.state_dict().items()}
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={**{k: str(v) for k, v in meta.items()}, **extra_metadata(decoder)})
-    os.replace(tmp, path)
+    metadata = {**{k: str(v) for k, v in meta.items()}, **extra_metadata(decoder)}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def _deepen(cfg: TrainConfig) -> tuple[int, ...]:
@@ -405,7 +404,7 @@ def export_decoder(folder: Path, level: str, dest: Path, images: str, *, eval_co
         "heldout_protocol": f"{min(eval_count, len(held))} held-out photos, {eval_size} px long side, 8-bit output",
     }
     manifest["decoders"] = sorted([e for e in manifest["decoders"] if e["level"] != level] + [entry], key=lambda e: LEVELS.index(e["level"]))
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    atomic_write(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
     return entry
 
 
