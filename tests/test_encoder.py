@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import wct
-from wct.encoder import LEVELS, Encoder, parse_level
+from wct.encoder import Encoder, parse_level
 from wct.weights import ENCODER_FILE, ENCODER_LAYERS, encoder_state, tensor_sha256
 
 
@@ -103,7 +103,3 @@ def test_levels_by_name_or_number(given, expected):
 def test_unknown_levels_are_refused(bad):
     with pytest.raises(wct.InputError, match="unknown level"):
         parse_level(bad)
-
-
-def test_levels_constant():
-    assert LEVELS == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
