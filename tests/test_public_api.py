@@ -25,8 +25,21 @@ def test_error_hierarchy():
     assert issubclass(wct.OutputError, (wct.WCTError, OSError))
 
 
-def test_version():
-    assert wct.__version__.count(".") == 2
+def test_the_version_is_newer_than_every_release_in_the_changelog():
+    """A valid PEP 440 version that moves: above every release CHANGELOG.md lists, and a development version
+    only while the changelog has an Unreleased section."""
+    import re
+
+    from packaging.version import Version
+
+    version = Version(wct.__version__)
+    changelog = (Path(__file__).resolve().parent.parent / "CHANGELOG.md").read_text()
+    releases = [Version(v) for v in re.findall(r"^## \[(\d[^\]]*)\]", changelog, flags=re.M)]
+    assert releases
+    if version.is_devrelease or version.is_prerelease:  # on the way to the next release
+        assert version > max(releases) and "## [Unreleased]" in changelog
+    else:  # a release: the newest entry is its own
+        assert version == max(releases)
 
 
 def test_importing_wct_first_turns_on_huge_pages_unless_told_otherwise():
