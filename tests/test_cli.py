@@ -55,13 +55,17 @@ def test_existing_output_is_kept_unless_overwrite(capsys, tmp_path, content_path
     code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(out))
     assert code == 1 and "already exists" in err and "--overwrite" in err
     assert out.read_bytes() == b"precious"
-    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(out), "--overwrite")
+    code, _, err = run(
+        capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(out), "--overwrite"
+    )
     assert code == 0 and Image.open(out).size == (88, 72)
 
 
 def test_never_writes_over_the_input(capsys, content_path, style_path):
     before = content_path.read_bytes()
-    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(content_path), "--overwrite")
+    code, _, err = run(
+        capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(content_path), "--overwrite"
+    )
     assert code == 1 and "input" in err
     assert content_path.read_bytes() == before
 
@@ -181,7 +185,9 @@ def test_half_asks_for_a_half_precision_model(capsys, tmp_path, content_path, st
 
 @pytest.mark.parametrize(("flags", "half"), [([], False), (["--precision", "float32"], False), (["--precision", "half"], True),
                                              (["--precision", "auto"], "auto"), (["--half", "--precision", "half"], True)])
-def test_precision_picks_the_networks_precision(capsys, tmp_path, content_path, style_path, monkeypatch, random_model, flags, half):
+def test_precision_picks_the_networks_precision(
+    capsys, tmp_path, content_path, style_path, monkeypatch, random_model, flags, half
+):
     asked = []
     monkeypatch.setattr("wct.api.load", lambda device=None, **kw: asked.append(kw) or random_model)
     out = tmp_path / "out.png"
@@ -205,8 +211,8 @@ def test_info_names_versions_devices_half_precision_and_the_shipped_decoders(cap
 
 
 def test_half_and_another_precision_are_refused_in_one_line(capsys, tmp_path, content_path, style_path):
-    code, out, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "o.png"),
-                         "--half", "--precision", "auto")  # fmt: skip
+    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "o.png"),
+                       "--half", "--precision", "auto")  # fmt: skip
     assert code != 0 and "--half contradicts --precision auto" in err and "Traceback" not in err
     assert not (tmp_path / "o.png").exists()
 

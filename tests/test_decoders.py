@@ -57,7 +57,7 @@ def test_extra_convs_follow_the_mirror_convs_they_name():
     assert convs == [(256, 128), (128, 128), (128, 128), (128, 128), (128, 64), (64, 64), (64, 3)]
     ops = [op for op, _, _ in decoder_layers("relu3_1", (0, 1))]
     assert ops.index("up") == 2  # the first extra conv works at the tap's resolution, before the upsampling
-    with pytest.raises(ValueError, match="after the mirror's convs 0..3"):
+    with pytest.raises(ValueError, match=r"after the mirror's convs 0\.\.3"):
         decoder_layers("relu3_1", (4,))  # nothing may follow the RGB output layer
 
 

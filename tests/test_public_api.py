@@ -45,6 +45,10 @@ def test_the_version_is_newer_than_every_release_in_the_changelog():
 def test_importing_wct_first_turns_on_huge_pages_unless_told_otherwise():
     probe = "import os, wct; print(os.environ['THP_MEM_ALLOC_ENABLE'])"
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "1"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "1"
+    )
     env["THP_MEM_ALLOC_ENABLE"] = "0"
-    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "0"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "0"
+    )

@@ -264,13 +264,13 @@ OPTIONS: tuple[Option, ...] = (
             help="shrink images over the 50 MP limit to fit instead of refusing them"),
     _option("--precision", IMAGES, "half", stage="load", value=_half, choices=tuple(PRECISIONS), default=None,
             help="the networks' precision: float32 (default), half (float16 on CUDA, bfloat16 on a CPU; statistics stay float32) "
-                 "or auto (half where it is fast: CUDA, CPUs with AMX)"),  # fmt: skip
+                 "or auto (half where it is fast: CUDA, CPUs with AMX)"),
     _option("--half", IMAGES, action="store_true", help="same as --precision half"),
     _option("--size", ["stylize", "video", "batch", "reconstruct"], "max_size", type=_size_arg, default=DEFAULT_SIZE,
             help=f"long side to work at in px, or 'full' (default {DEFAULT_SIZE}; smaller images keep their size)"),
     _option("--tile-size", ["stylize", "video", "batch", "texture"], "tile_size", type=_tile_size_arg, default=None, metavar="PX",
             help=f"process in tiles of PX (multiple of 16, >= 256; 0 = never); default: tiles of {DEFAULT_TILE_SIZE} px "
-                 "only for images over 2048x2048"),  # fmt: skip
+                 "only for images over 2048x2048"),
 )
 
 

@@ -57,7 +57,7 @@ def per_level(value, levels: Sequence[str], parse, fallback):
     """
     if not isinstance(value, Mapping):
         v = parse(value)
-        return {lv: v for lv in levels}
+        return dict.fromkeys(levels, v)
     default = parse(value[DEFAULT_KEY]) if DEFAULT_KEY in value else fallback
     given = {}
     for key, v in value.items():
@@ -110,7 +110,9 @@ class Style:
         chosen = {parse_level(k): s for k, s in picks.items()}
         for lv, s in chosen.items():
             if not isinstance(s, Style):
-                raise InputError(f"Style.compose expects Style objects, got {type(s).__name__} for {lv}; use wct.compute_style first")
+                raise InputError(
+                    f"Style.compose expects Style objects, got {type(s).__name__} for {lv}; use wct.compute_style first"
+                )
             if not s.has(lv):
                 raise InputError(f"the style picked for {lv} has no statistics for it; it has {', '.join(s.levels)}")
         if default is not None and not isinstance(default, Style):
@@ -205,7 +207,8 @@ class Style:
             if m is None or c is None:
                 raise StyleFileError(f"{p.name}: {level} needs both mean and color tensors")
             if tuple(m.shape) != (ch,) or tuple(c.shape) != (ch, ch):
-                raise StyleFileError(f"{p.name}: {level} shapes {tuple(m.shape)}, {tuple(c.shape)}; expected ({ch},), ({ch}, {ch})")
+                shapes = f"{tuple(m.shape)}, {tuple(c.shape)}"
+                raise StyleFileError(f"{p.name}: {level} shapes {shapes}; expected ({ch},), ({ch}, {ch})")
             if m.dtype not in (torch.float16, torch.float32, torch.float64) or c.dtype != m.dtype:
                 raise StyleFileError(f"{p.name}: {level} has dtype {m.dtype}/{c.dtype}; expected float32")
             if not (torch.isfinite(m).all() and torch.isfinite(c).all()):
