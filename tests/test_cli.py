@@ -121,6 +121,8 @@ def test_reconstruct(capsys, tmp_path, content_path):
         (["stylize", "{content}", "-s", "{tmp}/notes.txt", "-o", "{tmp}/o.png"], "not a readable image"),
         (["stylize", "{content}", "-s", "{style}:0", "-o", "{tmp}/o.png"], "all zero"),
         (["style", "{style}", "-o", "{tmp}/s.bin"], "end in .safetensors"),
+        (["style", "{style}", "--weights", "1,x", "-o", "{tmp}/s.safetensors"], r"expected --weights W1,W2,\.\.\. \(numbers"),
+        (["stylize", "{tmp}", "-s", "{style}", "-o", "{tmp}/out", "--format", "xyz"], "--format xyz: not an image type"),
     ],
 )
 def test_errors_are_one_clear_line_and_exit_1(capsys, tmp_path, content_path, style_path, argv, match):
