@@ -41,13 +41,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no images in {args.images}", file=sys.stderr)
         return 1
     model = wct.load(device=args.device)
-    levels = [lv for lv in reversed(parse_levels(args.levels))]
+    levels = list(reversed(parse_levels(args.levels)))
     originals = [to_tensor(p)[0] for p in files]
     inputs = [fit_multiple(t, args.size) for t in originals]
     enlarged = [all(a >= b for a, b in zip(x.shape[-2:], t.shape[-2:])) and x.shape != t.shape for x, t in zip(inputs, originals)]
     results = {}
     print(f"{len(files)} images from {args.images}, {args.size} px long side ({sum(enlarged)} of them enlarged, bicubically)")
-    print(f"{'level':8} {'PSNR mean':>10} {'median':>8} {'SSIM mean':>10} {'median':>8} {'s/img':>6} {'enlarged':>9} {'others':>7}")
+    print(
+        f"{'level':8} {'PSNR mean':>10} {'median':>8} {'SSIM mean':>10} {'median':>8} {'s/img':>6} {'enlarged':>9} {'others':>7}"
+    )
     for lv in levels:
         ps, ss = [], []
         t0 = time.perf_counter()
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             "psnr_mean": round(float(np.mean(ps)), 2), "psnr_median": round(statistics.median(ps), 2),
             "ssim_mean": round(float(np.mean(ss)), 4), "ssim_median": round(statistics.median(ss), 4),
             "seconds_per_image": round(dt, 3), "images": len(inputs),
-            "psnr_mean_enlarged": _mean(p for p, e in zip(ps, enlarged) if e), "psnr_mean_others": _mean(p for p, e in zip(ps, enlarged) if not e),
+            "psnr_mean_enlarged": _mean(p for p, e in zip(ps, enlarged) if e),
+            "psnr_mean_others": _mean(p for p, e in zip(ps, enlarged) if not e),
         }  # fmt: skip
         r = results[lv]
         print(f"{lv:8} {r['psnr_mean']:10.2f} {r['psnr_median']:8.2f} {r['ssim_mean']:10.4f} {r['ssim_median']:8.4f} {dt:6.2f}"

@@ -25,14 +25,20 @@ import time
 from pathlib import Path
 
 import wct  # first: it sets PyTorch's allocator option (huge pages) for the whole process, textbook included
+
+# isort: split
 import torch
 import torch.nn.functional as F
+
 from wct import convolution
 from wct.encoder import CAFFE_MEAN_BGR, VGG16_CFG
 from wct.transform import centered_statistics, flat_features, wct_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTENT, STYLES = ROOT / "assets" / "content_astronaut.jpg", [ROOT / "assets" / n for n in ("style.jpg", "style_night_cafe.jpg", "style_harvest.jpg")]
+CONTENT, STYLES = (
+    ROOT / "assets" / "content_astronaut.jpg",
+    [ROOT / "assets" / n for n in ("style.jpg", "style_night_cafe.jpg", "style_harvest.jpg")],
+)
 
 
 def image(path: Path, side: int) -> torch.Tensor:
@@ -74,7 +80,9 @@ def textbook_encode(model: wct.Model, rgb: torch.Tensor, upto: str) -> torch.Ten
 
 
 @torch.inference_mode()
-def textbook(model: wct.Model, content: torch.Tensor, styles: list[torch.Tensor], weights: list[float], alpha: float) -> torch.Tensor:
+def textbook(
+    model: wct.Model, content: torch.Tensor, styles: list[torch.Tensor], weights: list[float], alpha: float
+) -> torch.Tensor:
     x = content
     for lv in reversed(wct.LEVELS):
         fc = textbook_encode(model, x, lv)
@@ -183,9 +191,14 @@ def run_size(side: int, repeats: int, compiled: bool, half: bool = False) -> dic
     batch = lambda: model.stylize_batch(eight, style_imgs[0], batch_size=4, max_size=None)  # noqa: E731
     res["eight_images"] = {"loop": stats([_timed(loop) for _ in range(max(1, repeats - 1))]),
                            "stylize_batch": stats([_timed(batch) for _ in range(max(1, repeats - 1))])}
-    res["preview"] = stats([_timed(lambda: model.stylize(content, one, preview=True)) for _ in range(repeats)])  # 256 px, 3 levels
-    res["textbook_one_style"] = stats([_timed(lambda: textbook(model, content, style_imgs[:1], [1.0], 0.6)) for _ in range(repeats)])
-    res["textbook_three_styles"] = stats([_timed(lambda: textbook(model, content, style_imgs, three_w, 0.6)) for _ in range(max(1, repeats - 1))])
+    # preview: 256 px, 3 levels
+    res["preview"] = stats([_timed(lambda: model.stylize(content, one, preview=True)) for _ in range(repeats)])
+    res["textbook_one_style"] = stats(
+        [_timed(lambda: textbook(model, content, style_imgs[:1], [1.0], 0.6)) for _ in range(repeats)]
+    )
+    res["textbook_three_styles"] = stats(
+        [_timed(lambda: textbook(model, content, style_imgs, three_w, 0.6)) for _ in range(max(1, repeats - 1))]
+    )
     flops = conv_flops(model, content, one)
     res["conv_gflop"] = round(flops / 1e9, 1)
     res["matmul_gflops_per_s"] = round(matmul_gflops(), 1)
@@ -204,9 +217,12 @@ def run_size(side: int, repeats: int, compiled: bool, half: bool = False) -> dic
         res["ours_half"] = measure_ours(hmodel, content, style_imgs, one, three_w, repeats)
         runs.append(("ours_half", res["ours_half"]))
         res["half_precision"] = hmodel.precision
-        res["half_vs_float32_psnr"] = {name: psnr(hmodel.stylize(content, one, max_size=None, **kw), model.stylize(content, one, max_size=None, **kw))
-                                       for name, kw in (("default_levels", {}), ("all_five", {"levels": wct.LEVELS}))}  # fmt: skip
-    for name, r in runs:
+        variants = (("default_levels", {}), ("all_five", {"levels": wct.LEVELS}))
+        res["half_vs_float32_psnr"] = {
+            name: psnr(hmodel.stylize(content, one, max_size=None, **kw), model.stylize(content, one, max_size=None, **kw))
+            for name, kw in variants
+        }
+    for _name, r in runs:
         r["conv_gflops_per_s"] = round(flops / (r["stages"]["encode"] + r["stages"]["decode"]) / 1e9, 1)
     res["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return res
@@ -226,14 +242,21 @@ def peak_only(side: int) -> dict:
     model = wct.load()
     style = model.compute_style(image(STYLES[0], wct.DEFAULT_STYLE_SIZE))
     t = _timed(lambda: model.stylize(image(CONTENT, side), style, levels=wct.LEVELS, max_size=None))
-    return {"size": side, "seconds": round(t, 2), "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "size": side,
+        "seconds": round(t, 2),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def report(r: dict) -> None:
     """Print one size's results as ratios against the textbook pipeline of the same run."""
     tb1, tb3 = r["textbook_one_style"]["min"], r["textbook_three_styles"]["min"]
-    print(f"\n{r['size']}x{r['size']} (all five levels): textbook {tb1:.2f} s one style, {tb3:.2f} s three styles; "
-          f"matmul {r['matmul_gflops_per_s']} GFLOP/s; {r['conv_gflop']} GFLOP of convolutions; peak RSS {r['peak_rss_mib']:.0f} MiB")
+    print(
+        f"\n{r['size']}x{r['size']} (all five levels): textbook {tb1:.2f} s one style, {tb3:.2f} s three styles; "
+        f"matmul {r['matmul_gflops_per_s']} GFLOP/s; {r['conv_gflop']} GFLOP of convolutions; "
+        f"peak RSS {r['peak_rss_mib']:.0f} MiB"
+    )
     tbd = r["textbook_one_style_default_allocator"]["min"]
     print(f"  (the textbook in a process of its own without huge pages, PyTorch's default allocator: {tbd:.2f} s one style; "
           f"huge pages, which wct turns on, speed it up {tbd / tb1:.2f}x; every ratio below is against the same-process "
@@ -254,10 +277,12 @@ def report(r: dict) -> None:
         o = r[name]
         total = sum(o["stages"].values())
         direct = o.get("one_style_direct_convs")
-        print(f"  {name}: one style {o['one_style']['min']:.2f} s = {tb1 / o['one_style']['min']:.2f}x faster; "
-              f"three styles {o['three_styles']['min']:.2f} s = {tb3 / o['three_styles']['min']:.2f}x; "
-              f"re-render with a Style {o['rerender']['min']:.2f} s = {tb1 / o['rerender']['min']:.2f}x"
-              + (f"; one style with direct convolutions only {direct['min']:.2f} s = {tb1 / direct['min']:.2f}x" if direct else ""))
+        print(
+            f"  {name}: one style {o['one_style']['min']:.2f} s = {tb1 / o['one_style']['min']:.2f}x faster; "
+            f"three styles {o['three_styles']['min']:.2f} s = {tb3 / o['three_styles']['min']:.2f}x; "
+            f"re-render with a Style {o['rerender']['min']:.2f} s = {tb1 / o['rerender']['min']:.2f}x"
+            + (f"; one style with direct convolutions only {direct['min']:.2f} s = {tb1 / direct['min']:.2f}x" if direct else "")
+        )
         print("    stages: " + ", ".join(f"{k} {v:.2f} s ({100 * v / total:.0f}%)" for k, v in o["stages"].items())
               + f"; convolutions at {o['conv_gflops_per_s']} direct-equivalent GFLOP/s = "
               f"{100 * o['conv_gflops_per_s'] / r['matmul_gflops_per_s']:.0f}% of matmul")
@@ -289,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "sizes": [], "memory": []}
     for side in [int(s) for s in args.sizes.split(",") if s]:
-        cmd = [sys.executable, __file__, "--_one", str(side), "--repeats", str(args.repeats)] + ([] if args.no_compile else ["--_compile"])
+        cmd = [sys.executable, __file__, "--_one", str(side), "--repeats", str(args.repeats)] + (
+            [] if args.no_compile else ["--_compile"]
+        )
         cmd += ["--_half"] if args.half else []
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])

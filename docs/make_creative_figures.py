@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # texture synthesis: any size, seeded
     tw, th = args.size * 3 // 2, args.size * 3 // 4
-    tex = [(f"texture {tw}x{th}, seed {s}", model.texture(NIGHT_CAFE, size=(tw, th), seed=s, levels=levels, iterations=2)) for s in (0, 1)]
+    tex = [
+        (f"texture {tw}x{th}, seed {s}", model.texture(NIGHT_CAFE, size=(tw, th), seed=s, levels=levels, iterations=2))
+        for s in (0, 1)
+    ]
     save(strip([("style: The Night Cafe", Image.open(NIGHT_CAFE)), *tex], h), args.out / "creative_texture.jpg")
 
     # preview: relu5_1..relu3_1 at 256 px

@@ -22,7 +22,11 @@ def main() -> int:
     save(strip([("content", wct.image.read_image(ASSETS / "content.jpg")), ("style", wct.image.read_image(TERRACE)),
                 (f"alpha 0.6, {len(levels)} levels", cat)], 300), HERE / "example.jpg")
     rows = []
-    for content, style in (("content_astronaut.jpg", NIGHT_CAFE), ("content_rocket.jpg", HARVEST), ("content_coffee.jpg", TERRACE)):
+    for content, style in (
+        ("content_astronaut.jpg", NIGHT_CAFE),
+        ("content_rocket.jpg", HARVEST),
+        ("content_coffee.jpg", TERRACE),
+    ):
         out = model.stylize(ASSETS / content, style, alpha=0.8)
         rows.append((f"{Path(content).stem[8:]} after {style.stem}", out))
     save(strip(rows, 300), HERE / "gallery.jpg")

@@ -19,7 +19,7 @@ def smooth_image(h: int, w: int, seed: int) -> np.ndarray:
     img = np.zeros((h, w, 3))
     for c in range(3):
         for _ in range(4):
-            fy, fx, ph = rng.uniform(0.5, 6, 2).tolist() + [rng.uniform(0, 6.28)]
+            fy, fx, ph = [*rng.uniform(0.5, 6, 2).tolist(), rng.uniform(0, 6.28)]
             img[..., c] += np.sin(2 * np.pi * (fy * y / h + fx * x / w) + ph)
     img = (img - img.min()) / (np.ptp(img) + 1e-9)
     return (img * 255).astype(np.uint8)

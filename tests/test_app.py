@@ -191,8 +191,8 @@ def regions(tmp_path_factory, images) -> dict[str, Path]:
     return out
 
 
-def advanced(client, content, styles, *, levels, weights=(1, 1, 1, 1), alpha=0.6, size=SIZE, masks=(),
-             preserve="off", per_level=False, fine_weights=(1, 1, 1, 1), fine_alpha=0.6, blend="linear") -> np.ndarray:  # fmt: skip
+def advanced(client, content, styles, *, levels, weights=(1, 1, 1, 1), alpha=0.6, size=SIZE, masks=(), preserve="off",
+             per_level=False, fine_weights=(1, 1, 1, 1), fine_alpha=0.6, blend="linear") -> np.ndarray:  # fmt: skip
     """Call /stylize_advanced as documented: /stylize's values, levels, masks 1..4, preserve_color, per_level, fine
     weights 1..4, fine alpha, blend."""
     slots = [file_arg(s) for s in styles] + [None] * (4 - len(styles))

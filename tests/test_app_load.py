@@ -29,7 +29,6 @@ from gradio_client.utils import QueueError
 from test_app import free_port, pytestmark, stylize  # noqa: F401 (pytestmark: the same warning filters)
 
 import app
-import gradio as gr
 import wct
 
 SIZE = 64
@@ -198,7 +197,7 @@ def burst(url: str, demo, rigged: Rigged, inputs: dict[str, Path]) -> tuple[list
             answers[i] = ("busy", str(exc))
         except AppError as exc:
             answers[i] = ("error", str(exc))
-        except Exception as exc:  # noqa: BLE001 (anything else is a failure, reported by the test)
+        except Exception as exc:  # anything else is a failure, reported by the test
             answers[i] = ("unexpected", f"{type(exc).__name__}: {exc}")
         finally:
             client.close()  # up to 1 s (it joins its heartbeat thread): in each thread, so in parallel

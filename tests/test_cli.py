@@ -55,13 +55,17 @@ def test_existing_output_is_kept_unless_overwrite(capsys, tmp_path, content_path
     code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(out))
     assert code == 1 and "already exists" in err and "--overwrite" in err
     assert out.read_bytes() == b"precious"
-    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(out), "--overwrite")
+    code, _, err = run(
+        capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(out), "--overwrite"
+    )
     assert code == 0 and Image.open(out).size == (88, 72)
 
 
 def test_never_writes_over_the_input(capsys, content_path, style_path):
     before = content_path.read_bytes()
-    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(content_path), "--overwrite")
+    code, _, err = run(
+        capsys, "stylize", str(content_path), "-s", str(style_path), "--levels", "1", "-o", str(content_path), "--overwrite"
+    )
     assert code == 1 and "input" in err
     assert content_path.read_bytes() == before
 
@@ -117,6 +121,8 @@ def test_reconstruct(capsys, tmp_path, content_path):
         (["stylize", "{content}", "-s", "{tmp}/notes.txt", "-o", "{tmp}/o.png"], "not a readable image"),
         (["stylize", "{content}", "-s", "{style}:0", "-o", "{tmp}/o.png"], "all zero"),
         (["style", "{style}", "-o", "{tmp}/s.bin"], "end in .safetensors"),
+        (["style", "{style}", "--weights", "1,x", "-o", "{tmp}/s.safetensors"], r"expected --weights W1,W2,\.\.\. \(numbers"),
+        (["stylize", "{tmp}", "-s", "{style}", "-o", "{tmp}/out", "--format", "xyz"], "--format xyz: not an image type"),
     ],
 )
 def test_errors_are_one_clear_line_and_exit_1(capsys, tmp_path, content_path, style_path, argv, match):
@@ -181,7 +187,9 @@ def test_half_asks_for_a_half_precision_model(capsys, tmp_path, content_path, st
 
 @pytest.mark.parametrize(("flags", "half"), [([], False), (["--precision", "float32"], False), (["--precision", "half"], True),
                                              (["--precision", "auto"], "auto"), (["--half", "--precision", "half"], True)])
-def test_precision_picks_the_networks_precision(capsys, tmp_path, content_path, style_path, monkeypatch, random_model, flags, half):
+def test_precision_picks_the_networks_precision(
+    capsys, tmp_path, content_path, style_path, monkeypatch, random_model, flags, half
+):
     asked = []
     monkeypatch.setattr("wct.api.load", lambda device=None, **kw: asked.append(kw) or random_model)
     out = tmp_path / "out.png"
@@ -205,7 +213,102 @@ def test_info_names_versions_devices_half_precision_and_the_shipped_decoders(cap
 
 
 def test_half_and_another_precision_are_refused_in_one_line(capsys, tmp_path, content_path, style_path):
-    code, out, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "o.png"),
-                         "--half", "--precision", "auto")  # fmt: skip
+    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "o.png"),
+                       "--half", "--precision", "auto")  # fmt: skip
     assert code != 0 and "--half contradicts --precision auto" in err and "Traceback" not in err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_misspelled_option_shows_the_sub_commands_usage_and_the_closest_option(capsys, content_path, style_path):
+    for spelling in (["--alpah", "0.8"], ["--alpah=0.8"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["stylize", str(content_path), "-s", str(style_path), *spelling, "-o", "o.png"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2
+        assert err.startswith("usage: wct stylize ") and "did you mean --alpha?" in err
+    with pytest.raises(SystemExit):
+        main(["video", "clip.mp4", "-s", str(style_path), "-o", "o.mp4", "--flow-blnd", "0.5"])
+    assert "usage: wct video " in (err := capsys.readouterr().err) and "did you mean --flow-blend?" in err
+
+
+def test_an_unknown_command_or_choice_gets_the_closest_one(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["stylze", "photo.jpg"])
+    assert stop.value.code == 2 and "did you mean stylize?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["stylize", "photo.jpg", "-s", "a.jpg", "-o", "o.png", "--precision", "hlaf"])
+    assert "did you mean half?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("{style}:abc", r"-s {style}:abc: the weight 'abc' is not a number; expected -s {style}:WEIGHT"),
+        ("{style}:-1", r"-s {style}:-1: the weight of {style} must be a finite number >= 0, got -1"),
+        ("{style}:nan", r"the weight of {style} must be a finite number >= 0, got nan"),
+    ],
+)
+def test_a_bad_style_weight_names_the_style_it_belongs_to(capsys, tmp_path, content_path, style_path, spec, match):
+    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-s", spec.format(style=style_path),
+                       "-o", str(tmp_path / "o.png"))  # fmt: skip
+    assert code == 1 and err.count("\n") == 1
+    assert __import__("re").search(match.format(style=__import__("re").escape(str(style_path))), err), err
+
+
+def test_an_image_name_as_the_output_of_a_folder_is_refused(capsys, tmp_path, content_array, style_path):
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(content_array).save(src / "a.png")
+    for command in ("stylize", "batch"):
+        code, _, err = run(capsys, command, str(src), "-s", str(style_path), "-o", str(tmp_path / "one.png"))
+        assert code == 1 and err.startswith("wct: error: ") and err.count("\n") == 1
+        assert "names an image file" in err and "give an output folder" in err
+        assert not (tmp_path / "one.png").exists()
+
+
+@pytest.mark.parametrize("command", ["stylize", "batch"])
+def test_a_folder_run_says_what_it_wrote_and_skipped_and_a_finished_one_does_no_work(capsys, tmp_path, content_array, style_path,
+                                                                                     command):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(np.roll(content_array, 5 * i, axis=0)).save(src / f"img{i}.png")
+    dst = tmp_path / "out"
+    code, out, err = run(capsys, command, str(src), "-s", str(style_path), "--levels", "1", "-o", str(dst))
+    assert code == 0, err
+    assert out == f"{dst}: 3 written, 0 skipped (already done), 0 failed\n"
+    (dst / "img1.png").unlink()
+    code, out, err = run(capsys, command, str(src), "-s", str(style_path), "--levels", "1", "-o", str(dst))
+    assert out == f"{dst}: 1 written, 2 skipped (already done), 0 failed\n"
+    assert "1/1" in err  # the progress bar counts only the work to do
+    code, out, err = run(capsys, command, str(src), "-s", str(style_path), "--levels", "1", "-o", str(dst))
+    assert code == 0 and out == f"{dst}: 0 written, 3 skipped (already done), 0 failed\n"
+    assert "img/s" not in err  # no progress bar when nothing is left to do
+
+
+def test_without_options_the_engine_gets_its_own_defaults():
+    """Every option of the table sets a keyword the engine call takes, and by default to the engine's default."""
+    import inspect
+
+    from wct.api import DEFAULT_LEVELS, Model
+    from wct.cli import build_parser
+    from wct.cli_args import engine_kwargs
+    from wct.distributed import stylize_on_ray
+
+    calls = {"stylize": Model.stylize, "batch": Model.stylize, "video": wct.stylize_video, "texture": Model.texture,
+             "reconstruct": Model.reconstruct}  # fmt: skip
+    argv = {"stylize": ["x.png"], "batch": ["in/", "-s", "s.png"], "video": ["v.mp4", "-s", "s.png"], "texture": ["s.png"],
+            "reconstruct": ["x.png"], "style": ["s.png"]}  # fmt: skip
+    for command, args in argv.items():
+        parsed = build_parser().parse_args([command, *args, "-o", "out"])
+        for stage, func in (("run", calls.get(command)), ("load", Model), ("ray", stylize_on_ray)):
+            kw = engine_kwargs(parsed, stage)
+            if func is None:
+                continue
+            params = inspect.signature(func).parameters
+            kw.pop("downscale", None)  # (every Model method takes it; for a video it applies to the style images)
+            assert set(kw) <= set(params), (command, stage, set(kw) - set(params))
+            for name, value in kw.items():
+                default = params[name].default
+                expected = DEFAULT_LEVELS if name == "levels" and default is None and command != "texture" else default
+                assert value == expected or (name == "size" and value == tuple(default)), (command, name, value, default)

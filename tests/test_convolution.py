@@ -103,15 +103,6 @@ def test_nnpack_is_left_alone_when_its_thread_pool_no_longer_fits(monkeypatch):
         assert convolution.nchw_here(x, 1 << 20) == convolution.nnpack_available()
 
 
-def test_nnpack_runs_only_on_cpus_without_avx512(monkeypatch):
-    """NNPACK has AVX2 kernels only; where PyTorch runs AVX-512 ones, the NHWC kernels beat it at every size."""
-    monkeypatch.setattr(convolution, "_nnpack_threads", None)  # (whatever thread count an earlier test left)
-    avx512 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
-    x = torch.zeros(1, 64, 8, 8)
-    with torch.no_grad():
-        assert convolution.nchw_here(x, 1 << 30) == (convolution.nnpack_available() and not avx512)
-
-
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_max_pooling_equals_the_library(layout):
     torch.manual_seed(2)

@@ -113,7 +113,9 @@ def test_masks_are_resized_per_level_and_soft_values_kept():
     m[1, :, 24:] = 0.5
     at = masks_at(m, (4, 6))
     assert at.shape == (2, 24)
-    assert torch.allclose(at[0].view(4, 6)[:, :3], torch.ones(4, 3)) and torch.allclose(at[1].view(4, 6)[:, 3:], torch.full((4, 3), 0.5))
+    assert torch.allclose(at[0].view(4, 6)[:, :3], torch.ones(4, 3)) and torch.allclose(
+        at[1].view(4, 6)[:, 3:], torch.full((4, 3), 0.5)
+    )
 
 
 def test_mask_inputs_in_every_form(tmp_path):
@@ -121,8 +123,9 @@ def test_mask_inputs_in_every_form(tmp_path):
     a[:, :15] = 255
     Image.fromarray(a).save(tmp_path / "m.png")
     expected = torch.from_numpy(a.astype(np.float32) / 255)
-    for form in (tmp_path / "m.png", str(tmp_path / "m.png"), Image.fromarray(a), Image.fromarray(a).convert("RGB"), a, a[..., None],
-                 a > 0, a.astype(np.float32) / 255, torch.from_numpy(a > 0), expected[None]):  # fmt: skip
+    forms = (tmp_path / "m.png", str(tmp_path / "m.png"), Image.fromarray(a), Image.fromarray(a).convert("RGB"), a, a[..., None],
+             a > 0, a.astype(np.float32) / 255, torch.from_numpy(a > 0), expected[None])  # fmt: skip
+    for form in forms:
         assert torch.allclose(mask_to_tensor(form), expected, atol=1 / 255), type(form)
 
 
@@ -286,7 +289,9 @@ def test_alpha_per_level(random_model, content_array, style_array):
 
 def test_wasserstein_equals_linear_for_commuting_covariances():
     q, _ = torch.linalg.qr(torch.randn(6, 6, generator=torch.Generator().manual_seed(0), dtype=F64))
-    covs = [q @ torch.diag(torch.tensor(d, dtype=F64)) @ q.T for d in ([1, 2, 3, 4, 5, 6], [9, 1, 0.5, 2, 7, 3], [0.1, 4, 4, 1, 2, 8])]
+    covs = [
+        q @ torch.diag(torch.tensor(d, dtype=F64)) @ q.T for d in ([1, 2, 3, 4, 5, 6], [9, 1, 0.5, 2, 7, 3], [0.1, 4, 4, 1, 2, 8])
+    ]
     colors, means = [coloring_matrix(c) for c in covs], [torch.randn(6, dtype=F64) for _ in covs]
     w = [0.2, 0.5, 0.3]
     lin_mean, lin_color = blend_linear(means, colors, w)
@@ -352,7 +357,11 @@ def test_texture_is_seeded_and_of_the_requested_size(random_model, style_array):
     assert not np.array_equal(np.asarray(a), np.asarray(random_model.texture(style_array, size=(40, 24), seed=4, **kw)))
     assert random_model.texture(style_array, size=(70, 50), seed=0, iterations=2, **kw).size == (70, 50)
     assert random_model.texture(style_array, size=9, levels=[1]).size == (9, 9)
-    for bad, match in (({"size": (0, 5)}, "size must be"), ({"seed": -1}, "seed must be"), ({"iterations": 0}, "iterations must be")):
+    for bad, match in (
+        ({"size": (0, 5)}, "size must be"),
+        ({"seed": -1}, "seed must be"),
+        ({"iterations": 0}, "iterations must be"),
+    ):
         with pytest.raises(wct.InputError, match=match):
             random_model.texture(style_array, **{"levels": [1], **bad})
 
@@ -395,7 +404,8 @@ def test_cli_creative_flags_end_to_end(capsys, tmp_path, cli_files, random_model
         "mask": ["-s", f["a"], "-s", f["b"], "--mask", f["mask"], "--mask", f["mask2"]],
         "luminance": ["-s", f["a"], "--preserve-color", "luminance"],
         "histogram": ["-s", f["a"], "-s", f["b"], "--preserve-color", "histogram", "--blend", "wasserstein"],
-        "levels": ["-s", f["a"], "-s", f["b"], "--level-weights", "relu2_1=1,0", "--level-weights", "1=0,1", "--level-alpha", "relu1_1=0.3"],
+        "levels": ["-s", f["a"], "-s", f["b"], "--level-weights", "relu2_1=1,0", "--level-weights", "1=0,1",
+                   "--level-alpha", "relu1_1=0.3"],
         "preview": ["-s", f["a"], "--preview"],
     }
     for name, extra in cases.items():
@@ -430,7 +440,9 @@ def test_cli_texture(capsys, tmp_path, cli_files):
 
 def test_cli_style_file_with_level_weights(capsys, tmp_path, cli_files, random_model):
     out = tmp_path / "s.safetensors"
-    code, _, err = run(capsys, "style", cli_files["a"], cli_files["b"], "--level-weights", "relu5_1=1,0", "--levels", "5,1", "-o", out)
+    code, _, err = run(
+        capsys, "style", cli_files["a"], cli_files["b"], "--level-weights", "relu5_1=1,0", "--levels", "5,1", "-o", out
+    )
     assert code == 0, err
     s = wct.Style.load(out)
     a, b = (random_model.compute_style(cli_files[k], levels=[5, 1]) for k in "ab")

@@ -78,7 +78,8 @@ def test_ray_local_mode_gives_the_single_process_outputs(capsys, folder, single)
     _, reference = single
     out = folder / "ray"
     try:
-        code, err = batch(capsys, folder, out, "--ray", "local", "--ray-cpus", "2", "--workers", "1", "--cpus-per-worker", "1", "--batch-size", "6")
+        ray_options = ["--ray", "local", "--ray-cpus", "2", "--workers", "1", "--cpus-per-worker", "1", "--batch-size", "6"]
+        code, err = batch(capsys, folder, out, *ray_options)
     finally:
         if ray.is_initialized():
             ray.shutdown()

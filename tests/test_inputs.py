@@ -89,7 +89,11 @@ def test_damaged_and_fake_files_are_refused(tmp_path):
     (tmp_path / "truncated.jpg").write_bytes(good.getvalue()[: len(good.getvalue()) // 3])
     (tmp_path / "text.png").write_text("this is not an image")
     (tmp_path / "empty.png").write_bytes(b"")
-    for name, match in [("truncated.jpg", "truncated or corrupt"), ("text.png", "not a readable image"), ("empty.png", "not a readable image")]:
+    for name, match in [
+        ("truncated.jpg", "truncated or corrupt"),
+        ("text.png", "not a readable image"),
+        ("empty.png", "not a readable image"),
+    ]:
         with pytest.raises(wct.ImageError, match=match):
             to_tensor(tmp_path / name)
     with pytest.raises(wct.ImageError, match="is a folder"):
@@ -175,7 +179,8 @@ def test_stylize_and_the_cli_downscale_huge_content_on_request(tmp_path, random_
     assert main(["stylize", str(big), "-s", str(style_path), "--levels", "1", "--size", "96", "-o", str(tmp_path / "o.png")]) == 1
     err = capsys.readouterr().err
     assert "--downscale" in err and "Traceback" not in err and not (tmp_path / "o.png").exists()
-    assert main(["stylize", str(big), "-s", str(style_path), "--levels", "1", "--size", "96", "--downscale", "-o", str(tmp_path / "o.png")]) == 0
+    args = ["stylize", str(big), "-s", str(style_path), "--levels", "1", "--size", "96", "--downscale"]
+    assert main([*args, "-o", str(tmp_path / "o.png")]) == 0
     assert Image.open(tmp_path / "o.png").size == (96, 64)
     with pytest.raises(wct.InputError, match="downscale must be True or False"):
         random_model.stylize(big, style_path, downscale="yes")

@@ -51,7 +51,10 @@ def test_loaded_style_files_are_validated(tmp_path, style):
         "format": (ok, {**meta, "format": "other"}),
         "encoder": (ok, {**meta, "encoder": "vgg19"}),
         "unexpected tensor": ({**ok, "evil": torch.zeros(1)}, meta),
-        "dtype": ({"relu1_1.mean": torch.zeros(64, dtype=torch.int32), "relu1_1.color": torch.zeros(64, 64, dtype=torch.int32)}, meta),
+        "dtype": (
+            {"relu1_1.mean": torch.zeros(64, dtype=torch.int32), "relu1_1.color": torch.zeros(64, 64, dtype=torch.int32)},
+            meta,
+        ),
     }
     for match, (tensors, m) in cases.items():
         with pytest.raises(wct.StyleFileError, match=match):

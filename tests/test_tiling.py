@@ -10,7 +10,7 @@ from conftest import smooth_image
 
 import wct
 from wct.errors import InputError
-from wct.tiling import Moments, feather, margin_for, tiles
+from wct.tiling import Moments, feather, tiles
 from wct.transform import mean_and_covariance
 
 
@@ -27,10 +27,6 @@ def test_cores_partition_the_image_and_weights_sum_to_one(h, w, core):
         total[t.y0 : t.y1, t.x0 : t.x1] += feather(t, margin)[0, 0]
     assert torch.equal(cover, torch.ones(h, w))  # every pixel in exactly one core
     assert torch.allclose(total, torch.ones(h, w), atol=1e-5)
-
-
-def test_margins_grow_with_the_receptive_field():
-    assert [margin_for(lv) for lv in wct.LEVELS] == [16, 32, 64, 128, 128]
 
 
 def test_statistics_merged_from_parts_equal_the_whole():

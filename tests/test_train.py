@@ -102,13 +102,19 @@ def test_export_writes_float16_weights_the_engine_verifies_and_loads(photos, tmp
 
 def test_a_run_continuing_shipped_weights_exports_the_total_training(photos, tmp_path):
     dest = tmp_path / "decoders"
-    first = export_decoder(train_decoder(config(photos, tmp_path / "d", 3)), "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
+    first = export_decoder(
+        train_decoder(config(photos, tmp_path / "d", 3)), "relu1_1", dest, str(photos), eval_count=2, eval_size=64
+    )
     cfg = config(photos, tmp_path / "e", 2)
     cfg.init_from = str(dest / "relu1_1.safetensors")
     second = export_decoder(train_decoder(cfg), "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
     assert second["sha256"] != first["sha256"]
-    assert second["steps"] > first["steps"] and second["images_seen"] == first["images_seen"] + 2 * (second["steps"] - first["steps"])
-    fresh = export_decoder(train_decoder(config(photos, tmp_path / "f", 2)), "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
+    assert second["steps"] > first["steps"] and second["images_seen"] == first["images_seen"] + 2 * (
+        second["steps"] - first["steps"]
+    )
+    fresh = export_decoder(
+        train_decoder(config(photos, tmp_path / "f", 2)), "relu1_1", dest, str(photos), eval_count=2, eval_size=64
+    )
     assert fresh["steps"] <= 2  # a run from scratch does not inherit the counts of what it replaces
 
 
@@ -117,7 +123,9 @@ def test_a_deepened_run_resumes_exports_and_loads_with_its_extra_convs(photos, t
     export_decoder(train_decoder(config(photos, tmp_path / "g", 2)), "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
 
     def deep(out: str, steps: int) -> TrainConfig:
-        return TrainConfig(**dict(config(photos, tmp_path / out, steps).__dict__, init_from=str(dest / "relu1_1.safetensors"), deepen="0"))
+        return TrainConfig(
+            **dict(config(photos, tmp_path / out, steps).__dict__, init_from=str(dest / "relu1_1.safetensors"), deepen="0")
+        )
 
     straight = train_decoder(deep("h", 3))
     train_decoder(deep("i", 1))
@@ -141,6 +149,8 @@ def test_a_bad_deepen_names_the_problem(photos, tmp_path):
 def test_grafting_onto_a_deepened_decoder_is_refused(photos, tmp_path):
     lower = Decoder("relu1_1", (0,))
     save_file(lower.state_dict(), str(tmp_path / "relu1_1.safetensors"), metadata=extra_metadata(lower))
-    cfg = TrainConfig(**dict(config(photos, tmp_path / "k", 1).__dict__, level="relu2_1", lower=str(tmp_path / "relu1_1.safetensors")))
+    cfg = TrainConfig(
+        **dict(config(photos, tmp_path / "k", 1).__dict__, level="relu2_1", lower=str(tmp_path / "relu1_1.safetensors"))
+    )
     with pytest.raises(wct.InputError, match="grafting needs plain mirror decoders"):
         train_decoder(cfg)

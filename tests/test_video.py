@@ -218,7 +218,9 @@ def test_on_a_cpu_passes_hold_at_most_cpu_batch_pixels(clip, style, random_model
     assert passes == [2] * (FRAMES // 2)
 
 
-@pytest.mark.parametrize("source,codec,output,expected", [("in.mov", "pcm_s16le", "out.mp4", "aac"), ("in.mp4", "aac", "out.webm", "opus")])
+@pytest.mark.parametrize(
+    "source,codec,output,expected", [("in.mov", "pcm_s16le", "out.mp4", "aac"), ("in.mp4", "aac", "out.webm", "opus")]
+)
 def test_audio_the_container_cannot_hold_is_reencoded(style, random_model, tmp_path, source, codec, output, expected):
     src = make_clip(tmp_path / source, audio_codec=codec, frames=6)
     out = wct.stylize_video(src, style, tmp_path / output, model=random_model, levels=1)
@@ -245,7 +247,9 @@ def test_cli_video(cli_model, capsys, clip, tmp_path):
 
     Image.fromarray(smooth_image(64, 64, seed=3)).save(style)
     out = tmp_path / "out.mp4"
-    code = main(["video", str(clip), "-s", f"{style}:1", "-s", f"{style}:2", "--levels", "1", "--batch-size", "5", "-o", str(out)])
+    code = main(
+        ["video", str(clip), "-s", f"{style}:1", "-s", f"{style}:2", "--levels", "1", "--batch-size", "5", "-o", str(out)]
+    )
     _, err = capsys.readouterr()
     assert code == 0, err
     assert "frame" in err  # the progress bar

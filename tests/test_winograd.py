@@ -64,19 +64,6 @@ def test_the_filter_cache_follows_weight_changes():
         assert torch.allclose(winograd.filters_of(dec.layers[1]), 3 * before, rtol=1e-5)
 
 
-def test_used_only_where_it_pays():
-    x = torch.zeros(1, 256, 34, 34)
-    wide, narrow, rgb = torch.nn.Conv2d(256, 256, 3), torch.nn.Conv2d(64, 64, 3), torch.nn.Conv2d(3, 64, 3)
-    assert winograd.worth_it(x, wide)
-    assert not winograd.worth_it(x, narrow)  # 64 -> 64 breaks even
-    assert not winograd.worth_it(x, rgb)
-    assert not winograd.worth_it(x[..., :8, :8], wide)  # tiny maps
-    with torch.no_grad():
-        assert convolution.fast_path(x)
-        assert not convolution.fast_path(x.double())
-    assert not convolution.fast_path(x)  # autograd (training): the library's convolutions
-
-
 def test_networks_compute_the_same_with_and_without_it():
     """Encoder taps and decoder outputs agree with the direct-convolution path."""
     torch.manual_seed(2)

@@ -13,7 +13,7 @@ from .errors import ImageError, InputError, OutputError, StyleFileError, WCTErro
 from .style import Style
 from .video import stylize_video
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"  # CHANGELOG.md says what changed since 0.1.0
 
 __all__ = [
     "__version__",

@@ -10,7 +10,17 @@ from torch import nn
 from . import convolution, winograd
 from .encoder import LEVELS, parse_level
 
-__all__ = ["Decoder", "decoder_layers", "conv_roles", "deepened", "extra_from_metadata", "extra_metadata", "parse_extra", "reflect_pad1", "STAGE_WIDTHS"]
+__all__ = [
+    "Decoder",
+    "decoder_layers",
+    "conv_roles",
+    "deepened",
+    "extra_from_metadata",
+    "extra_metadata",
+    "parse_extra",
+    "reflect_pad1",
+    "STAGE_WIDTHS",
+]
 
 STAGE_WIDTHS = (64, 128, 256, 512, 512)  # VGG-16 channels per stage
 STAGE_CONVS = (2, 2, 3, 3, 3)  # convs per stage
@@ -22,7 +32,7 @@ def decoder_layers(level: str, extra: Iterable[int] = ()) -> list[Layer]:
     """The mirror of VGG-16 from ``level`` down to RGB (relu1_1 gets one extra 64->64 conv), with one more
     same-width conv after each of the mirror's convs numbered in ``extra`` (0 = the first)."""
     k = LEVELS.index(parse_level(level)) + 1  # stage of the tap
-    widths = (3,) + STAGE_WIDTHS
+    widths = (3, *STAGE_WIDTHS)
     layers: list[Layer] = []
     if k == 1:
         layers.append(("conv", 64, 64))
@@ -159,7 +169,9 @@ def extra_from_metadata(metadata: dict[str, str] | None) -> tuple[int, ...]:
     return parse_extra((metadata or {}).get("extra_convs", ""))
 
 
-def reflect_pad1(x: torch.Tensor, *, upsample: bool = False, memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:
+def reflect_pad1(
+    x: torch.Tensor, *, upsample: bool = False, memory_format: torch.memory_format = torch.channels_last
+) -> torch.Tensor:
     """ReflectionPad2d(1) of (B, C, H, W), after a 2x nearest upsampling when asked, in one buffer (NHWC unless asked).
 
     Equals ``F.pad(F.interpolate(x, scale_factor=2), (1, 1, 1, 1), mode="reflect")`` (or without the

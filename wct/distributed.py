@@ -128,8 +128,8 @@ def stylize_on_ray(
     ds = ray.data.from_items([{"index": i, "src": str(s)} for i, s in enumerate(sources)])
     ds = ds.map_batches(
         _Stylizer,
-        fn_constructor_kwargs={"style": style.to("cpu") if hasattr(style, "to") else style, "options": dict(options), "device": device,
-                               "threads": threads, "half": parse_half(half)},
+        fn_constructor_kwargs={"style": style.to("cpu") if hasattr(style, "to") else style, "options": dict(options),
+                               "device": device, "threads": threads, "half": parse_half(half)},
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=workers),

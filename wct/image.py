@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, InputError, OutputError
+from .files import atomic_write
 
 __all__ = [
     "ImageInput",
@@ -138,9 +138,13 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS, downsca
                 f"{p.name} is over the limit of {HARD_MAX_PIXELS / 1e6:.0f} MP even for downscaling (a decompression bomb?); "
                 "fix: shrink it with an image tool first"
             ) from None
-        raise ImageError(f"{p.name} is far over the limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?); fix: downscale it first") from None
+        raise ImageError(
+            f"{p.name} is far over the limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?); fix: downscale it first"
+        ) from None
     except UnidentifiedImageError as exc:
-        raise ImageError(f"{p.name} is not a readable image ({exc.__class__.__name__}); expected PNG, JPEG, WebP, BMP, TIFF or GIF") from None
+        raise ImageError(
+            f"{p.name} is not a readable image ({exc.__class__.__name__}); expected PNG, JPEG, WebP, BMP, TIFF or GIF"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{p.name} is truncated or corrupt ({exc}); fix: re-export or re-download it") from None
     return im
@@ -160,7 +164,9 @@ def _array_to_tensor(a: np.ndarray) -> torch.Tensor:
         if not np.isfinite(x).all():
             raise ImageError("the image array holds NaN or infinite values; expected finite values in [0, 1]")
         if x.min() < -1e-3 or x.max() > 1 + 1e-3:
-            raise ImageError(f"float image arrays must lie in [0, 1], got values in [{x.min():.3g}, {x.max():.3g}]; fix: divide by 255")
+            raise ImageError(
+                f"float image arrays must lie in [0, 1], got values in [{x.min():.3g}, {x.max():.3g}]; fix: divide by 255"
+            )
         x = np.clip(x, 0, 1)
     else:
         raise ImageError(f"expected a uint8, uint16 or float image array, got dtype {a.dtype}")
@@ -238,7 +244,8 @@ def resize_to(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(t.shape[-2:]) == tuple(size):
         return t
     shrink = size[0] < t.shape[-2] or size[1] < t.shape[-1]
-    return F.interpolate(t, size=size, mode="bicubic" if not shrink else "bilinear", antialias=shrink, align_corners=False).clamp(0, 1)
+    mode = "bilinear" if shrink else "bicubic"
+    return F.interpolate(t, size=size, mode=mode, antialias=shrink, align_corners=False).clamp(0, 1)
 
 
 def fit_multiple(t: torch.Tensor, long_side: int, m: int = 16) -> torch.Tensor:
@@ -303,16 +310,10 @@ def save_image(
         raise OutputError(f"the folder {out.parent} does not exist; create it first")
     if fmt == "JPEG" and image.mode != "RGB":
         image = image.convert("RGB")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-    os.close(fd)
+    opts = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     try:
-        opts = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-        image.save(tmp, format=fmt, **opts)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+        return atomic_write(out, lambda tmp: image.save(tmp, format=fmt, **opts), overwrite=overwrite)
+    except OutputError:
+        raise
     except OSError as exc:
         raise OutputError(f"could not write {out}: {exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out

@@ -212,7 +212,7 @@ def per_level(value, levels: Sequence[str], parse: Callable, fallback):
     """
     if not isinstance(value, Mapping):
         v = parse(value)
-        return {lv: v for lv in levels}
+        return dict.fromkeys(levels, v)
     default = parse(value[DEFAULT_KEY]) if DEFAULT_KEY in value else fallback
     given = {}
     for key, v in value.items():

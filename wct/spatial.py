@@ -55,7 +55,9 @@ def mask_to_tensor(mask: MaskInput, name: str = "mask") -> torch.Tensor:
     if isinstance(mask, np.ndarray):
         a = mask[..., 0] if mask.ndim == 3 and mask.shape[2] == 1 else mask
         if a.ndim != 2:
-            raise ImageError(f"{name}: expected an HxW mask array, got shape {mask.shape} (fix: pass one channel, e.g. a[..., 0])")
+            raise ImageError(
+                f"{name}: expected an HxW mask array, got shape {mask.shape} (fix: pass one channel, e.g. a[..., 0])"
+            )
         if a.dtype == bool:
             return torch.from_numpy(a.astype(np.float32))
         if a.dtype == np.uint8:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from .decoder import STAGE_WIDTHS
 from .encoder import LEVELS, parse_level
 from .errors import InputError, OutputError, StyleFileError
 from .options import level_weights, parse_blend_method
+from .files import atomic_write
 from .transform import blend_linear, blend_wasserstein, coloring_matrix, flat_features, mean_and_covariance
 from .weights import ENCODER_ID
 
@@ -54,7 +54,9 @@ class Style:
         chosen = {parse_level(k): s for k, s in picks.items()}
         for lv, s in chosen.items():
             if not isinstance(s, Style):
-                raise InputError(f"Style.compose expects Style objects, got {type(s).__name__} for {lv}; use wct.compute_style first")
+                raise InputError(
+                    f"Style.compose expects Style objects, got {type(s).__name__} for {lv}; use wct.compute_style first"
+                )
             if not s.has(lv):
                 raise InputError(f"the style picked for {lv} has no statistics for it; it has {', '.join(s.levels)}")
         if default is not None and not isinstance(default, Style):
@@ -117,16 +119,7 @@ class Style:
             tensors[f"{level}.color"] = c.detach().cpu().contiguous()
         meta = {"format": FORMAT, "encoder": ENCODER_ID, "levels": json.dumps(list(self.levels)), "description": self.description}
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=meta)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return out
+        return atomic_write(out, lambda tmp: save_file(tensors, tmp, metadata=meta), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Style:
@@ -158,7 +151,8 @@ class Style:
             if m is None or c is None:
                 raise StyleFileError(f"{p.name}: {level} needs both mean and color tensors")
             if tuple(m.shape) != (ch,) or tuple(c.shape) != (ch, ch):
-                raise StyleFileError(f"{p.name}: {level} shapes {tuple(m.shape)}, {tuple(c.shape)}; expected ({ch},), ({ch}, {ch})")
+                shapes = f"{tuple(m.shape)}, {tuple(c.shape)}"
+                raise StyleFileError(f"{p.name}: {level} shapes {shapes}; expected ({ch},), ({ch}, {ch})")
             if m.dtype not in (torch.float16, torch.float32, torch.float64) or c.dtype != m.dtype:
                 raise StyleFileError(f"{p.name}: {level} has dtype {m.dtype}/{c.dtype}; expected float32")
             if not (torch.isfinite(m).all() and torch.isfinite(c).all()):

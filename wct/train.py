@@ -23,6 +23,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .decoder import Decoder, decoder_layers, deepened, extra_from_metadata, extra_metadata, parse_extra
 from .encoder import LEVELS, Encoder, parse_level
 from .errors import InputError
+from .files import atomic_write
 from .image import fit_multiple, resize_to
 from .metrics import psnr, ssim
 from .weights import ENCODER_ID, cache_dir, safetensors_metadata
@@ -195,9 +196,8 @@ def _save_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer,
             tensors[f"opt.{idx}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
     tensors["rng"] = gen.get_state()
     meta = dict(meta, param_groups=state["param_groups"])
-    tmp = folder / "last.safetensors.tmp"
-    save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta), **extra_metadata(decoder)})
-    os.replace(tmp, folder / "last.safetensors")
+    metadata = {"meta": json.dumps(meta), **extra_metadata(decoder)}
+    atomic_write(folder / "last.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def _load_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict:
@@ -217,9 +217,8 @@ def _load_checkpoint(folder: Path, decoder: Decoder, opt: torch.optim.Optimizer,
 
 def _save_weights(decoder: Decoder, path: Path, meta: dict, dtype: torch.dtype = torch.float32) -> None:
     tensors = {k: v.detach().cpu().to(dtype).contiguous() for k, v in decoder.state_dict().items()}
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={**{k: str(v) for k, v in meta.items()}, **extra_metadata(decoder)})
-    os.replace(tmp, path)
+    metadata = {**{k: str(v) for k, v in meta.items()}, **extra_metadata(decoder)}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def _deepen(cfg: TrainConfig) -> tuple[int, ...]:
@@ -282,7 +281,8 @@ def train_decoder(cfg: TrainConfig) -> Path:
     t0 = time.time()
     train_imgs = [_load_rgb(p) for p in train_paths]
     held_imgs = [_load_rgb(p) for p in held_paths[: cfg.val_count]]
-    print(f"{len(train_imgs)} training images, {len(held_paths)} held out ({len(held_imgs)} used), loaded in {time.time() - t0:.0f}s", flush=True)
+    print(f"{len(train_imgs)} training images, {len(held_paths)} held out ({len(held_imgs)} used), "
+          f"loaded in {time.time() - t0:.0f}s", flush=True)  # fmt: skip
 
     encoder = Encoder().to(cfg.device)
     decoder = _initial_decoder(cfg, encoder, train_imgs).to(cfg.device)
@@ -330,14 +330,15 @@ def train_decoder(cfg: TrainConfig) -> Path:
         done = meta["step"] >= cfg.steps or (cfg.max_minutes and now - start > cfg.max_minutes * 60)
         if now - last_eval > cfg.eval_every * 60 or done:
             p, s = evaluate(encoder, judged, held_imgs, cfg.eval_size, cfg.device)
+            per_step = round((now - start) / max(1, meta["step"] - first_step), 3)
             rec = {"step": meta["step"], "images": meta["images_seen"], "loss": sum(losses) / len(losses), "lr": lr,
-                   "val_psnr": round(p, 3), "val_ssim": round(s, 4), "sec_per_step": round((now - start) / max(1, meta["step"] - first_step), 3)}
+                   "val_psnr": round(p, 3), "val_ssim": round(s, 4), "sec_per_step": per_step}
             _log(folder, rec)
             if p > meta["best_psnr"]:
                 meta.update(best_psnr=p, best_ssim=s, best_step=meta["step"], best_images=meta["images_seen"])
                 _save_weights(judged, folder / "best.safetensors",
-                              {"level": cfg.level, "encoder": ENCODER_ID, "step": meta["step"], "images_seen": meta["images_seen"],
-                               "init_sha256": meta.get("init_sha256", "")})
+                              {"level": cfg.level, "encoder": ENCODER_ID, "step": meta["step"],
+                               "images_seen": meta["images_seen"], "init_sha256": meta.get("init_sha256", "")})
             losses.clear()
             last_eval = time.time()
         if now - last_ckpt > cfg.ckpt_every * 60 or done:
@@ -389,7 +390,8 @@ def export_decoder(folder: Path, level: str, dest: Path, images: str, *, eval_co
     dest.mkdir(parents=True, exist_ok=True)
     manifest_path = dest / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"decoders": []}
-    prior_images, prior_steps = _prior_training(_init_sha256(folder, info), next((e for e in manifest["decoders"] if e["level"] == level), None))
+    shipped = next((e for e in manifest["decoders"] if e["level"] == level), None)
+    prior_images, prior_steps = _prior_training(_init_sha256(folder, info), shipped)
     out = dest / f"{level}.safetensors"
     _save_weights(decoder, out, {"level": level, "encoder": ENCODER_ID, "format": "wct-decoder-1"}, torch.float16)
     entry = {
@@ -404,8 +406,9 @@ def export_decoder(folder: Path, level: str, dest: Path, images: str, *, eval_co
         "heldout_ssim": round(s, 4),
         "heldout_protocol": f"{min(eval_count, len(held))} held-out photos, {eval_size} px long side, 8-bit output",
     }
-    manifest["decoders"] = sorted([e for e in manifest["decoders"] if e["level"] != level] + [entry], key=lambda e: LEVELS.index(e["level"]))
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    others = [e for e in manifest["decoders"] if e["level"] != level]
+    manifest["decoders"] = sorted([*others, entry], key=lambda e: LEVELS.index(e["level"]))
+    atomic_write(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
     return entry
 
 
@@ -433,7 +436,8 @@ def add_arguments(parser) -> None:
             parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=f.default, help=helps.get(f.name))
         else:
             typ = {"int": int, "float": float, "str": str}.get(str(f.type), str)
-            parser.add_argument(flag, type=typ, required=required, default=None if required else f.default, help=helps.get(f.name))
+            default = None if required else f.default
+            parser.add_argument(flag, type=typ, required=required, default=default, help=helps.get(f.name))
 
 
 def config_from_args(args) -> TrainConfig:

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from .options import (
     parse_transform,
 )
 from .errors import InputError, OutputError
+from .files import atomic_write
 from .image import pad_to_multiple, resize_to, working_size
 from .temporal import (
     blend_warped,
@@ -123,17 +123,10 @@ def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
             raise InputError(f"{Path(path).name} is damaged: decoding failed ({exc}); fix: re-encode or re-download it") from None
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part" + path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file in the same folder, then rename; the temporary name keeps the suffix,
+    which PyAV picks the container by."""
+    atomic_write(path, write, keep_suffix=True)
 
 
 class FrameStore:

