@@ -138,9 +138,11 @@ class Networks:
         """RGB (B, 3, H, W) from features at ``level`` (compiled, in half precision when asked; float32 out)."""
         return self._precise(self.decoder(level), features)
 
-    def autocast(self) -> torch.autocast:
-        """The autocast context the networks run under (disabled in float32), for code that differentiates through them."""
-        return torch.autocast(self.device.type, dtype=self.half_dtype, enabled=self.half)
+    def features(self, rgb: torch.Tensor, upto: str) -> dict[str, torch.Tensor]:
+        """The taps relu1_1..``upto`` as float32, differentiable with respect to ``rgb`` (for refinement); in half
+        precision when asked. Call it with gradients enabled and outside inference mode."""
+        with torch.autocast(self.device.type, dtype=self.half_dtype, enabled=self.half):
+            return {k: v.float() for k, v in self.encoder(rgb, upto=upto).items()}
 
     def batch_limit(self, height: int, width: int, batch_size: int) -> int:
         """How many working images of this size go through the networks at once (on a CPU, CPU_BATCH_PIXELS at most)."""

@@ -20,6 +20,7 @@ from typing import ClassVar, Protocol
 import torch
 
 from .color import match_color
+from .encoder import LEVELS
 from .errors import InputError
 from .image import ImageInput, Source, from_tensor, pad_to_multiple, resize_to, to_tensor, working_size
 from .networks import Networks
@@ -214,15 +215,18 @@ def resolve_style(
     method: str = "linear",
     recolor: torch.Tensor | None = None,
     downscale: bool = False,
+    also: Sequence[str] = (),
 ) -> Style:
-    """The Style a run colors with, on the networks' device: one style, or a blend of a list; it must hold ``levels``."""
+    """The Style a run colors with, on the networks' device: one style, or a blend of a list; it must hold ``levels``.
+    Images are measured at the ``also`` levels too (refinement matches them when the style has them)."""
+    measured = tuple(lv for lv in reversed(LEVELS) if lv in {*levels, *also})  # deepest first
     if is_many(style):
-        st = blend_styles(networks, style, weights, levels, style_size, method=method, recolor=recolor, downscale=downscale)
+        st = blend_styles(networks, style, weights, measured, style_size, method=method, recolor=recolor, downscale=downscale)
     else:
         if weights is not None:
-            level_weights(weights, 1, levels)
+            level_weights(weights, 1, measured)
         parse_blend_method(method)
-        st = measure_style(networks, style, levels, style_size, recolor=recolor, downscale=downscale)
+        st = measure_style(networks, style, measured, style_size, recolor=recolor, downscale=downscale)
     missing = [lv for lv in levels if not st.has(lv)]
     if missing:
         raise InputError(f"the style has no statistics for {', '.join(missing)}; it has {', '.join(st.levels)}")

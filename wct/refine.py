@@ -1,0 +1,198 @@
+"""Refinement: a few steps of optimisation on the stylized image itself (Gatys et al. 2016), started from the WCT result.
+
+The loss matches, at relu1_1..relu5_1 of the encoder, the output's feature mean and covariance to the style's
+(exactly what a ``Style`` stores, so saved, blended and per-level styles work unchanged), plus a content term
+against the content's own features at one level. With masks, each region's statistics are weighted by its mask
+and matched to its own style. The decoders lose detail and fine texture; the optimisation puts both back where
+the statistics say they belong, in a small fraction of the steps a Gatys loop started from the photo needs.
+
+The losses are pure functions of feature tensors; ``Refiner`` holds the targets and runs the optimiser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .encoder import LEVELS
+from .spatial import masks_at
+from .style import Style
+
+__all__ = [
+    "REFINE_LEVELS",
+    "CONTENT_LEVEL",
+    "CONTENT_WEIGHT",
+    "statistics_loss",
+    "content_loss",
+    "range_loss",
+    "total_loss",
+    "Targets",
+    "Refiner",
+    "schedule",
+    "refine_image",
+]
+
+REFINE_LEVELS = LEVELS  # the statistics matched (those a Style holds of these)
+CONTENT_LEVEL = "relu4_1"  # the content term's level
+CONTENT_WEIGHT = 1.0  # its weight against the sum of the per-level statistics terms
+RANGE_WEIGHT = 100.0  # keeps the pixels in [0, 1]: the weight of the mean squared excursion outside it
+COARSE_SHARE = 0.7  # of the steps run at half the resolution first (each costs a quarter of a full-size one)
+MIN_SIDE = 64  # ...when that leaves at least this many pixels on the short side
+MAX_SIDE = 1024  # the long side refinement runs at, at most (bounded memory; larger images get the change enlarged)
+HISTORY = 10  # L-BFGS memory
+
+Encode = Callable[[torch.Tensor], dict[str, torch.Tensor]]  # (1, 3, H, W) -> {level: (1, C, h, w)}, differentiable
+
+
+def _weighted_statistics(f: torch.Tensor, w: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (C,) and covariance (C, C) of features (C, N), optionally weighted by ``w`` (N,) >= 0; float32, differentiable."""
+    if w is None:
+        mean = f.mean(dim=1)
+        centered = f - mean[:, None]
+        return mean, centered @ centered.T / max(f.shape[1] - 1, 1)
+    total = w.sum().clamp_min(1e-8)
+    mean = (f * w).sum(dim=1) / total
+    centered = f - mean[:, None]
+    return mean, (centered * w) @ centered.T / total
+
+
+def statistics_loss(
+    f: torch.Tensor, style_mean: torch.Tensor, style_cov: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """How far the statistics of features (C, N) are from a style's: ``||Cov - Cov_s||_F^2 / ||Cov_s||_F^2 +
+    ||mu - mu_s||^2 / tr(Cov_s)``, a scale-free number (0 = matched); ``weight`` (N,) weights the positions (a mask)."""
+    mean, cov = _weighted_statistics(f, weight)
+    scale = style_cov.pow(2).sum().clamp_min(1e-12)
+    spread = torch.diagonal(style_cov).sum().clamp_min(1e-12)
+    return (cov - style_cov).pow(2).sum() / scale + (mean - style_mean).pow(2).sum() / spread
+
+
+def range_loss(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of the pixels of ``x`` from [0, 1] (0 inside)."""
+    return (x - x.clamp(0, 1)).pow(2).mean()
+
+
+def content_loss(f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative squared distance of features to the content's: ``||f - f_c||^2 / ||f_c||^2``."""
+    return (f - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)
+
+
+@dataclass
+class Targets:
+    """What the optimisation aims at: per region a Style (and a mask (H, W) at the working size, or None for the whole
+    image), the levels to match, and the content's features at ``CONTENT_LEVEL``."""
+
+    styles: Sequence[Style]
+    masks: torch.Tensor | None  # (K, H, W) or None (one style, the whole image)
+    levels: Sequence[str]
+    content: torch.Tensor  # (1, C, h, w) at CONTENT_LEVEL
+    content_weight: float = CONTENT_WEIGHT
+
+
+def total_loss(taps: Mapping[str, torch.Tensor], targets: Targets) -> torch.Tensor:
+    """The refinement loss of encoder taps (float32 maps (1, C, h, w)): statistics per level and region, plus content."""
+    loss = targets.content_weight * content_loss(taps[CONTENT_LEVEL].float(), targets.content)
+    for lv in targets.levels:
+        f = taps[lv].float().flatten(2)[0]  # (C, N)
+        if targets.masks is None:
+            st = targets.styles[0]
+            loss = loss + statistics_loss(f, st.mean(lv), st.covariance(lv))
+            continue
+        share = masks_at(targets.masks, tuple(taps[lv].shape[-2:]))  # (K, N)
+        share = share / share.sum(dim=0, keepdim=True).clamp_min(1.0)
+        for k, st in enumerate(targets.styles):
+            area = float(share[k].mean())
+            if area > 0:
+                loss = loss + area * statistics_loss(f, st.mean(lv), st.covariance(lv), share[k])
+    return loss
+
+
+class Refiner:
+    """L-BFGS iterations on an image (1, 3, H, W) against ``targets``; ``encode(x, upto)`` must be differentiable."""
+
+    def __init__(self, encode: Encode, targets: Targets, *, history: int = HISTORY) -> None:
+        self.encode, self.targets, self.history = encode, targets, history
+        self.deepest = max((*targets.levels, CONTENT_LEVEL), key=LEVELS.index)
+        self.losses: list[float] = []
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """The total refinement loss of ``x`` (1, 3, H, W), range term included."""
+        return total_loss(self.encode(x, self.deepest), self.targets) + RANGE_WEIGHT * range_loss(x)
+
+    def run(self, x0: torch.Tensor, steps: int, after_step: Callable[[], None] | None = None) -> torch.Tensor:
+        """``steps`` iterations from ``x0`` (one loss evaluation each); ``after_step()`` after each, and what it raises
+        stops the run. Returns the image clamped to [0, 1]."""
+        x = x0.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=self.history)
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            loss = self.loss(x)
+            loss.backward()
+            return loss
+
+        for _ in range(steps):
+            with torch.enable_grad():
+                self.losses.append(float(opt.step(closure).detach()))
+            if after_step is not None:
+                after_step()
+        return x.detach().clamp_(0, 1)
+
+
+def resized(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, H, W) resampled to ``size``: area-antialiased bilinear when shrinking, bilinear when enlarging."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", antialias=shrink, align_corners=False)
+
+
+def schedule(steps: int, size: tuple[int, int], max_side: int = MAX_SIDE) -> list[tuple[tuple[int, int], int]]:
+    """The (size, steps) stages of a refinement of ``steps`` at ``size`` (h, w): COARSE_SHARE of the steps at half the
+    resolution first (a quarter of the cost each), when that is at least MIN_SIDE px; the rest at ``size``, or at
+    ``max_side`` on the long side when ``size`` is larger (bounded memory)."""
+    h, w = size
+    scale = min(1.0, max_side / max(h, w))
+    top = (max(1, round(h * scale)), max(1, round(w * scale)))
+    half = (top[0] // 2, top[1] // 2)
+    coarse = round(steps * COARSE_SHARE) if min(half) >= MIN_SIDE and steps > 1 else 0
+    return [(s, n) for s, n in ((half, coarse), (top, steps - coarse)) if n > 0]
+
+
+def refine_image(
+    features: Encode,
+    x: torch.Tensor,
+    content: torch.Tensor,
+    styles: Sequence[Style],
+    steps: int,
+    *,
+    masks: torch.Tensor | None = None,
+    content_weight: float = CONTENT_WEIGHT,
+    after_step: Callable[[], None] | None = None,
+) -> torch.Tensor:
+    """Refine a stylized image ``x`` (1, 3, H, W) of ``content`` (same shape) after ``styles`` (one, or one per mask of
+    ``masks`` (K, H, W)) in ``steps`` L-BFGS iterations, coarse to fine (``schedule``). Each stage optimises the
+    image at its size; the change it makes is brought to the next size and added, so detail of ``x`` above the
+    working resolution is kept. ``features(x, upto)`` gives differentiable encoder taps."""
+    levels = [lv for lv in REFINE_LEVELS if all(s.has(lv) for s in styles)]
+    with torch.inference_mode(False), torch.enable_grad():  # callers may run under inference mode: leave it, copy in
+        x, content = x.clone(), content.clone()
+        styles = [Style({lv: (s.mean(lv).clone(), s.color(lv).clone()) for lv in levels}) for s in styles]
+        masks = None if masks is None else masks.clone()
+        return _stages(features, x, content, styles, steps, masks, levels, content_weight, after_step)
+
+
+def _stages(features, x, content, styles, steps, masks, levels, content_weight, after_step) -> torch.Tensor:
+    """refine_image's coarse-to-fine stages."""
+    y = x
+    for size, n in schedule(steps, tuple(x.shape[-2:])):
+        with torch.no_grad():
+            target = features(resized(content, size), CONTENT_LEVEL)[CONTENT_LEVEL].float()
+        stage_masks = None if masks is None else resized(masks[None], size)[0].clamp(0, 1)
+        start = resized(y, size)
+        out = Refiner(features, Targets(styles, stage_masks, levels, target, content_weight)).run(start, n, after_step)
+        y = (y + resized(out - start, tuple(x.shape[-2:]))).clamp(0, 1)
+    return y
