@@ -32,7 +32,8 @@ def smooth_content(h: int, w: int, seed: int) -> torch.Tensor:
     """A photo-like smooth colourful image (3, h, w) in [0, 1]."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    img = np.stack([sum(np.sin(2 * np.pi * (rng.uniform(0.3, 2) * y + rng.uniform(0.3, 2) * x) + rng.uniform(0, 6)) for _ in range(3)) for _ in range(3)])
+    waves = lambda: sum(np.sin(2 * np.pi * (rng.uniform(0.3, 2) * y + rng.uniform(0.3, 2) * x) + rng.uniform(0, 6)) for _ in range(3))
+    img = np.stack([waves() for _ in range(3)])
     return torch.from_numpy((img - img.min()) / np.ptp(img)).float()
 
 
@@ -121,9 +122,9 @@ def test_tiny_and_flat_images_give_finite_results(path, size):
 
 def test_a_batch_is_smoothed_image_by_image():
     content, images = smooth_content(16, 20, seed=10), torch.stack([smooth_content(16, 20, seed=s) for s in (11, 12)])
-    for path in PATHS:
-        both = PATHS[path](images, content[None])
-        assert torch.allclose(both[1], PATHS[path](images[1], content), atol=1e-6)
+    for run in PATHS.values():
+        both = run(images, content[None])
+        assert torch.allclose(both[1], run(images[1], content), atol=1e-6)
 
 
 def test_box_mean_is_the_mean_over_clipped_windows():
@@ -168,7 +169,7 @@ def test_refusals_say_what_was_expected():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_tensors_give_the_cpu_result_on_cuda():
     content, image = smooth_content(40, 50, seed=19), smooth_content(40, 50, seed=20)
-    for path in PATHS:
-        out = PATHS[path](image.cuda(), content.cuda())
+    for run in PATHS.values():
+        out = run(image.cuda(), content.cuda())
         assert out.device.type == "cuda"
-        assert torch.allclose(out.cpu(), PATHS[path](image, content), atol=1e-5)
+        assert torch.allclose(out.cpu(), run(image, content), atol=1e-5)
