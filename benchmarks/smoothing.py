@@ -6,15 +6,18 @@ the photorealistic mode, computed once per size and kept in a temporary file); t
 measurement runs in a fresh subprocess, so its peak resident memory (ru_maxrss) is its own; "base" is that process
 before smoothing (torch and the images loaded).
 Prints the median wall time and CPU time of ``--repeats`` runs, the peak memory, the conjugate-gradient iterations of
-the exact solve, how far the fast result is from the exact one, and the colour-statistics transfer in CIE Lab
+the exact solve, how far the fast result is from the exact one, the whole photorealistic mode (``--paths mode``:
+shallow WCT by a loaded model, then the fast path), and the colour-statistics transfer in CIE Lab
 (``wct.metrics.color_transfer_fraction``: 0 = the content's colours, 1 = the style photo's) before and after smoothing.
 
-    python benchmarks/smoothing.py [--sizes 512,1024] [--repeats 3] [--exact-repeats 1] [--big 7071] [--solvers]
+    python benchmarks/smoothing.py [--sizes 512,1024] [--paths fast,affinity,exact,mode] [--repeats 3]
+                                   [--exact-repeats 1] [--threads N] [--big 7071] [--solvers 512]
 
 ``--big N`` also runs the fast path on an N x N synthetic image (7071 x 7071 = 50 MP) once, for its peak memory.
-``--solvers`` also compares ways to solve the exact system (how its solver was chosen): SuperLU's factorization
-(``scipy.sparse.linalg.factorized``), our Jacobi-preconditioned block CG, and CG preconditioned by a pyamg
-smoothed-aggregation V-cycle when pyamg is importable (it is not a dependency).
+``--solvers SIZES`` also compares, at those sizes, ways to solve the exact system (how its solver was chosen):
+SuperLU's factorization (``scipy.sparse.linalg.factorized``), our Jacobi-preconditioned block CG, and CG
+preconditioned by a pyamg smoothed-aggregation V-cycle when pyamg is importable (it is not a dependency).
+Run from the repository's root with it on the path (``PYTHONPATH=. python benchmarks/smoothing.py``) or installed.
 """
 
 from __future__ import annotations
@@ -137,6 +140,12 @@ def child(path: str, side: int, repeats: int, cache: Path) -> dict:
     row = {"path": path, "size": f"{w}x{h}", "base_mb": base}
     if path == "solvers":
         row.update(solvers(c, y))
+    elif path == "mode":  # the whole photorealistic mode: shallow WCT by a loaded model, then the fast path
+        model = wct.load()
+        levels = ["relu2_1", "relu1_1"]
+        run = lambda: smoothing.smooth(model.stylize(c, s, levels=levels, alpha=1.0, max_size=None), c, method="fast")
+        row["wall"], row["cpu"], out = timed(run, repeats)
+        row["wct_only_wall"] = timed(lambda: model.stylize(c, s, levels=levels, alpha=1.0, max_size=None), repeats)[0]
     elif path == "affinity":
         row["wall"], row["cpu"], aff = timed(lambda: smoothing.matting_affinity(c), repeats)
         row["nnz"] = int(aff.nnz)
@@ -158,7 +167,7 @@ def child(path: str, side: int, repeats: int, cache: Path) -> dict:
         row["fast_vs_exact_mean_abs_255"] = float((fast - out).abs().mean() * 255)
         row["fast_vs_exact_p99_abs_255"] = float((fast - out).abs().flatten().quantile(0.99) * 255)
     row["peak_mb"] = peak_mb()
-    if path in ("fast", "exact"):
+    if path in ("fast", "exact", "mode"):
         row["lab_transfer_wct"] = float(color_transfer_fraction(y, c, s))
         row["lab_transfer_smoothed"] = float(color_transfer_fraction(out, c, s))
     return row
@@ -167,14 +176,18 @@ def child(path: str, side: int, repeats: int, cache: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="512,1024")
+    p.add_argument("--paths", default="fast,affinity,exact,mode", help="which of fast, affinity, exact, mode (WCT + fast) to measure")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--exact-repeats", type=int, default=1)
     p.add_argument("--big", type=int, default=0, help="also the fast path on an N x N image (peak memory)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     p.add_argument("--content", type=Path, default=CONTENT)
     p.add_argument("--style", type=Path, default=STYLE)
-    p.add_argument("--solvers", action="store_true", help="also compare solvers of the exact system")
+    p.add_argument("--solvers", default="", help="sizes (e.g. 512) at which to also compare solvers of the exact system")
     p.add_argument("--child", nargs=3, metavar=("PATH", "SIDE", "CACHE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
         path, side, cache = args.child[0], int(args.child[1]), Path(args.child[2])
         if path == "prepare":
@@ -184,13 +197,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(path, side, repeats, cache)))
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
-    jobs = [(path, side) for side in sizes for path in ("prepare", "fast", "affinity", "exact") + (("solvers",) if args.solvers else ())]
+    solver_sizes = {int(s) for s in args.solvers.split(",") if s}
+    jobs = [(path, side) for side in sizes for path in ["prepare", *args.paths.split(",")]]
+    jobs += [(path, side) for side in sorted(solver_sizes) for path in ("prepare", "solvers")]
     jobs += [("big", args.big)] if args.big else []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; wall and CPU seconds are medians; the machine may be shared")
     cache = Path(tempfile.mkdtemp(prefix="wct-smoothing-"))
     for path, side in jobs:
         cmd = [sys.executable, __file__, "--child", path, str(side), str(cache), "--repeats", str(args.repeats),
-               "--exact-repeats", str(args.exact_repeats), "--content", str(args.content), "--style", str(args.style)]  # fmt: skip
+               "--exact-repeats", str(args.exact_repeats), "--threads", str(args.threads), "--content", str(args.content), "--style", str(args.style)]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if path == "prepare" and not done.returncode:
             continue
