@@ -176,7 +176,9 @@ def child(path: str, side: int, repeats: int, cache: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="512,1024")
-    p.add_argument("--paths", default="fast,affinity,exact,mode", help="which of fast, affinity, exact, mode (WCT + fast) to measure")
+    p.add_argument(
+        "--paths", default="fast,affinity,exact,mode", help="which of fast, affinity, exact, mode (WCT + fast) to measure"
+    )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--exact-repeats", type=int, default=1)
     p.add_argument("--big", type=int, default=0, help="also the fast path on an N x N image (peak memory)")
@@ -201,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(path, side) for side in sizes for path in ["prepare", *args.paths.split(",")]]
     jobs += [(path, side) for side in sorted(solver_sizes) for path in ("prepare", "solvers")]
     jobs += [("big", args.big)] if args.big else []
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; wall and CPU seconds are medians; the machine may be shared")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; wall and CPU seconds are medians; the machine may be shared"
+    )
     cache = Path(tempfile.mkdtemp(prefix="wct-smoothing-"))
     for path, side in jobs:
         cmd = [sys.executable, __file__, "--child", path, str(side), str(cache), "--repeats", str(args.repeats),
@@ -214,9 +218,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         row = json.loads(done.stdout.strip().splitlines()[-1])
         if path == "solvers":
-            print(f"{'solvers':>8} {row['size']:>10}: {json.dumps({k: v for k, v in row.items() if k not in ('path', 'size')})}", flush=True)
+            print(
+                f"{'solvers':>8} {row['size']:>10}: {json.dumps({k: v for k, v in row.items() if k not in ('path', 'size')})}",
+                flush=True,
+            )
             continue
-        extra = {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items() if k not in ("path", "size", "wall", "cpu", "base_mb", "peak_mb")}
+        extra = {
+            k: round(v, 3) if isinstance(v, float) else v
+            for k, v in row.items()
+            if k not in ("path", "size", "wall", "cpu", "base_mb", "peak_mb")
+        }
         print(f"{row['path']:>8} {row['size']:>10}: {row['wall']:7.2f} s wall {row['cpu']:7.2f} s CPU, "
               f"peak {row['peak_mb']:6.0f} MB (base {row['base_mb']:.0f}) {extra or ''}", flush=True)  # fmt: skip
     for f in cache.iterdir():

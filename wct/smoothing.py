@@ -84,7 +84,9 @@ def _as_batch(x: torch.Tensor, name: str) -> torch.Tensor:
 def _pair(image: torch.Tensor, content: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     y, c = _as_batch(image, "image"), _as_batch(content, "content")
     if y.shape[-2:] != c.shape[-2:] or c.shape[0] not in (1, y.shape[0]):
-        raise InputError(f"expected the image and its content of the same size, got {tuple(image.shape)} and {tuple(content.shape)}")
+        raise InputError(
+            f"expected the image and its content of the same size, got {tuple(image.shape)} and {tuple(content.shape)}"
+        )
     if y.device != c.device:
         raise InputError(f"expected the image and its content on one device, got {y.device} and {c.device}")
     return y, c.expand(y.shape[0], -1, -1, -1)
@@ -336,7 +338,7 @@ def guided_filter(
         eps: added to each window's colour covariance; larger smooths across weaker edges.
         tile: images with a side over ``tile`` go in tiles of about ``tile`` x ``tile`` with 2 radius pixels of
             margin: the same result as in one piece to float64 rounding, with about 570 bytes of work memory per
-            tile pixel (0.75 GB at the default tile, measured) besides the output, whatever the image size.
+            tile pixel (0.65 GB for the default tile and radius, measured) besides the output, at any image size.
     Returns:
         Same shape, dtype and device as ``image``; not clamped (a pure filter).
     """
@@ -369,14 +371,16 @@ def smooth(
         image, content: (3, H, W) or (B, 3, H, W) float tensors in [0, 1] of the same size.
         method: ``"exact"`` (``smooth_exact``: the closed form on the matting affinity, with ``lam``; refused over
             ``EXACT_MAX_PIXELS``), ``"fast"`` (``guided_filter`` by the content with ``radius`` and ``eps``, any
-            size, tiled) or ``"auto"``: exact up to ``AUTO_EXACT_PIXELS`` (128 x 128), fast above. Measured on 2
-            CPU cores shared with other work (``benchmarks/smoothing.py``, medians of wall seconds): the fast path
-            0.2 s at 512 x 384 on one thread (1.4 s on two, contended) and 2.4-4.2 s at 1024 x 768, 2.9 s per
-            megapixel in tiles (50 MP: 143 s, 2.9 GB peak with the two inputs); the exact solve 18 s at 512 x 384 and
-            59 s at 1024 x 768 (about 425 conjugate-gradient steps either way, since the condition number is about
-            1 / lam; peak 0.8 and 1.5 GB), 0.9 s at 128 x 96. So "auto" keeps the photorealistic mode in its 3-second
-            budget at 512 px and solves exactly only where that costs under a second; the two differ by 3-4/255 on
-            average (99th percentile 15-17/255) on stylized photos.
+            size, tiled) or ``"auto"``: exact up to ``AUTO_EXACT_PIXELS`` (128 x 128), fast above.
+
+    Why (``benchmarks/smoothing.py``: medians of wall seconds on 2 CPU cores shared with other work): the fast path
+    takes 0.2-0.3 s at 512 x 384 and 1.7 s at 1024 x 768 on one thread (1.4 and 2.4-4.2 s on two threads whose
+    second core was busy), 3-4 s per megapixel in tiles (50 MP: 2.9 GB peak, the two float32 inputs and the output
+    included); the exact solve 0.9 s at 128 x 96, 18 s at 512 x 384 and 59 s at 1024 x 768 (about 425
+    conjugate-gradient steps at every size: the condition number is about 1 / lam; peak 0.8 and 1.5 GB). So "auto"
+    keeps the photorealistic mode in its 3-second budget at 512 px and solves exactly only where that costs under a
+    second. On stylized photos the two differ by 3-4/255 on average (99th percentile 15-17/255).
+
     Returns:
         Same shape, dtype and device as ``image``, clamped to [0, 1].
     Raises:
@@ -384,7 +388,7 @@ def smooth(
     """
     if method not in ("auto", "exact", "fast"):
         raise InputError(f"expected method 'auto', 'exact' or 'fast', got {method!r}")
-    h, w = image.shape[-2:]
+    h, w = _as_batch(image, "image").shape[-2:]
     if method == "exact" or (method == "auto" and h * w <= AUTO_EXACT_PIXELS):
         return smooth_exact(image, content, lam=lam)
     return guided_filter(image, content, radius=radius, eps=eps).clamp_(0, 1)
