@@ -533,6 +533,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="show versions, cache and shipped decoders")
     i.set_defaults(func=_cmd_info)
+
+    from . import space  # the Hugging Face Space bundle: all of it lives in wct/space.py
+
+    sp = sub.add_parser("space", help="assemble the Hugging Face Space as a folder to upload (app, package, decoders, LFS rules)")
+    space.add_arguments(sp)
+    sp.set_defaults(func=space.run)
     return p
 
 
