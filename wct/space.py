@@ -205,11 +205,15 @@ def _pattern(relative: str) -> str:
     return "/" + escaped
 
 
+def _by_pattern(path: Path) -> bool:
+    return any(fnmatch.fnmatch(path.name, pattern) for pattern in LFS_PATTERNS)
+
+
 def gitattributes(folder: Path) -> str:
     """.gitattributes for ``folder``: LFS for LFS_PATTERNS, and for each other file that lfs_needed, by its path."""
     lines = [f"{pattern} {LFS_ATTRIBUTES}" for pattern in LFS_PATTERNS]
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if not any(fnmatch.fnmatch(path.name, pattern) for pattern in LFS_PATTERNS) and lfs_needed(path):
+        if not _by_pattern(path) and lfs_needed(path):
             lines.append(f"{_pattern(path.relative_to(folder).as_posix())} {LFS_ATTRIBUTES}")
     return "# Git LFS (or Xet) for the weights and for every file the Hub refuses as a plain git blob\n" + "\n".join(lines) + "\n"
 
@@ -347,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
     out = build_space(args.out_dir, overwrite=args.overwrite, project_url=args.project_url)
     files = [p for p in out.rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files)
-    lfs = sum(p.suffix == ".safetensors" or lfs_needed(p) for p in files)
+    lfs = sum(_by_pattern(p) or lfs_needed(p) for p in files)
     print(f"{out}: the Hugging Face Space, {len(files)} files, {size / 1e6:.1f} MB ({lfs} of them for Git LFS)")
     print(f"publish it: hf upload USER/SPACE {out} . --repo-type space   (README.md, 'Hugging Face Space')")
     if not (args.project_url or _pyproject_url(source_root())):
@@ -366,6 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (WCTError, OSError) as exc:
         print(f"wct: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("wct: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
