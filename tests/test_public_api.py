@@ -11,7 +11,7 @@ import wct
 
 def test_exported_members_are_exactly_all():
     public = {name for name in dir(wct) if not name.startswith("_")}
-    modules = {"api", "cli", "color", "decoder", "distributed", "encoder", "errors", "image", "metrics", "spatial", "style", "temporal", "tiling", "train", "transform", "video", "weights", "winograd", "convolution"}
+    modules = {"api", "cli", "color", "decoder", "distributed", "encoder", "errors", "image", "metrics", "spatial", "style", "temporal", "tiling", "train", "transform", "video", "weights", "winograd", "convolution", "space"}
     assert public - modules == set(wct.__all__) - {"__version__"}
     for name in wct.__all__:
         assert getattr(wct, name) is not None
