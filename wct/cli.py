@@ -320,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", default="", help="checkpoint folder (default: the cache)")
     e.add_argument("--to", default="decoders", help="decoders folder (default: decoders)")
     command("info", _cmd_info, "show versions, cache and shipped decoders")
+    from . import space  # the Hugging Face Space bundle: all of it lives in wct/space.py
+
+    space.add_arguments(command("space", space.run, "assemble the Hugging Face Space as a folder to upload (app, package, decoders, LFS rules)"))
     return p
 
 
