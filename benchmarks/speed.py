@@ -107,7 +107,7 @@ def staged(model: wct.Model, content: torch.Tensor, style: wct.Style, alpha: flo
         a = alpha * wct_matrix(cov, style.color(lv)) + (1 - alpha) * torch.eye(f.shape[1], dtype=torch.float64)
         b = alpha * style.mean(lv).double().view(-1, 1) + (1 - alpha) * mean
         t2 = time.perf_counter()
-        g = (centered.mT @ a.float().mT).mT.add_(b.float())  # as transform.wct_from_statistics does for NHWC maps
+        g = (centered.mT @ a.float().mT).mT.add_(b.float())  # as transform.wct does for NHWC maps
         t3 = time.perf_counter()
         x = model.decode(g.view(fmap.shape), lv).clamp(0, 1)
         t4 = time.perf_counter()

@@ -38,7 +38,6 @@ __all__ = [
     "transform_matrix",
     "TRANSFORMS",
     "wct",
-    "wct_from_statistics",
     "wct_with_statistics",
     "blend_linear",
     "weighted_mean_and_covariance",
@@ -158,36 +157,7 @@ def wct(
     if alpha == 0.0:
         return f.clone()  # exactly the content, with no work
     mean, cov, centered = centered_statistics(f)
-    return wct_from_statistics(centered, mean, cov, style_mean, style_color, alpha, rtol, kind)
-
-
-def wct_from_statistics(
-    centered: torch.Tensor,
-    mean: torch.Tensor,
-    cov: torch.Tensor,
-    style_mean: torch.Tensor,
-    style_color: torch.Tensor,
-    alpha: float = 1.0,
-    rtol: float = RTOL,
-    kind: str = "wct",
-) -> torch.Tensor:
-    """``wct`` on features already centred by ``mean`` (..., C, 1), whitened with the given ``cov`` (..., C, C).
-
-    ``A @ centered + b`` with ``A = alpha * T + (1 - alpha) I`` (``T = transform_matrix(cov, S, kind)``) and
-    ``b = alpha * mu_s + (1 - alpha) * mean`` folded in float64 beforehand; the statistics may be the features'
-    own or others (e.g. smoothed over time, or a whole image's for one of its tiles).
-    """
-    t = transform_matrix(cov, style_color, kind, rtol)  # (..., C, C) float64
-    mu = style_mean.reshape(*style_mean.shape[:-1], -1, 1).double()
-    if alpha != 1.0:
-        eye = torch.eye(t.shape[-1], dtype=t.dtype, device=t.device)
-        t = alpha * t + (1.0 - alpha) * eye
-        mu = alpha * mu + (1.0 - alpha) * mean.double()
-    if centered.shape[-2] > 1 and centered.stride(-2) == 1:  # channels fastest (NHWC maps): keep that layout
-        out = (centered.transpose(-1, -2) @ t.to(centered.dtype).transpose(-1, -2)).transpose(-1, -2)
-    else:
-        out = t.to(centered.dtype) @ centered
-    return out.add_(mu.to(centered.dtype))
+    return _apply(centered, mean, transform_matrix(cov, style_color, kind, rtol), style_mean, alpha)
 
 
 def wct_with_statistics(
@@ -204,10 +174,25 @@ def wct_with_statistics(
 
     f: (..., C, N); content_mean (..., C, 1) and content_cov (..., C, C); the output is
     ``alpha * (T(cov) (f - mean) + mu_style) + (1 - alpha) * f``. With the features' own
-    statistics this equals ``wct``.
+    statistics this equals ``wct``; others may be smoothed over time, or a whole image's for one of its tiles.
     """
     centered = f - content_mean.to(f.dtype)
-    return wct_from_statistics(centered, content_mean, content_cov, style_mean, style_color, alpha, rtol, kind)
+    return _apply(centered, content_mean, transform_matrix(content_cov, style_color, kind, rtol), style_mean, alpha)
+
+
+def _apply(centered: torch.Tensor, mean: torch.Tensor, t: torch.Tensor, style_mean: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``A @ centered + b`` with ``A = alpha * t + (1 - alpha) I`` and ``b = alpha * mu_s + (1 - alpha) * mean`` folded in
+    float64 beforehand (``t``: the (..., C, C) transform); NHWC maps (channels fastest) keep their layout."""
+    mu = style_mean.reshape(*style_mean.shape[:-1], -1, 1).double()
+    if alpha != 1.0:
+        eye = torch.eye(t.shape[-1], dtype=t.dtype, device=t.device)
+        t = alpha * t + (1.0 - alpha) * eye
+        mu = alpha * mu + (1.0 - alpha) * mean.double()
+    if centered.shape[-2] > 1 and centered.stride(-2) == 1:  # channels fastest (NHWC maps): keep that layout
+        out = (centered.transpose(-1, -2) @ t.to(centered.dtype).transpose(-1, -2)).transpose(-1, -2)
+    else:
+        out = t.to(centered.dtype) @ centered
+    return out.add_(mu.to(centered.dtype))
 
 
 def blend_linear(
