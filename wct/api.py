@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 
-REFINE_STEPS = 20  # what refine=True and the CLI's bare --refine run: the documented default step count
+REFINE_STEPS = 30  # what refine=True and the CLI's bare --refine run: the documented default step count
 MAX_REFINE_STEPS = 1000
 
 

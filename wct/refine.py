@@ -35,11 +35,14 @@ __all__ = [
     "refine_image",
 ]
 
-REFINE_LEVELS = LEVELS  # the statistics matched (those a Style holds of these)
+# The statistics matched, and their weights (levels a Style lacks are skipped). relu5_1 is weighed 0: matching its
+# statistics too cost both style distance and structure on the quality benchmark (benchmarks/README.md, "quality").
+REFINE_WEIGHTS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 0.0}
+REFINE_LEVELS = tuple(lv for lv in LEVELS if REFINE_WEIGHTS[lv] > 0)
 CONTENT_LEVEL = "relu4_1"  # the content term's level
-CONTENT_WEIGHT = 1.0  # its weight against the sum of the per-level statistics terms
+CONTENT_WEIGHT = 0.3  # its weight against the sum of the per-level statistics terms (measured)
 RANGE_WEIGHT = 100.0  # keeps the pixels in [0, 1]: the weight of the mean squared excursion outside it
-COARSE_SHARE = 0.7  # of the steps run at half the resolution first (each costs a quarter of a full-size one)
+COARSE_SHARE = 0.6  # of the steps run at half the resolution first (each costs a quarter of a full-size one)
 MIN_SIDE = 64  # ...when that leaves at least this many pixels on the short side
 MAX_SIDE = 1024  # the long side refinement runs at, at most (bounded memory; larger images get the change enlarged)
 HISTORY = 10  # L-BFGS memory
@@ -99,14 +102,14 @@ def total_loss(taps: Mapping[str, torch.Tensor], targets: Targets) -> torch.Tens
         f = taps[lv].float().flatten(2)[0]  # (C, N)
         if targets.masks is None:
             st = targets.styles[0]
-            loss = loss + statistics_loss(f, st.mean(lv), st.covariance(lv))
+            loss = loss + REFINE_WEIGHTS[lv] * statistics_loss(f, st.mean(lv), st.covariance(lv))
             continue
         share = masks_at(targets.masks, tuple(taps[lv].shape[-2:]))  # (K, N)
         share = share / share.sum(dim=0, keepdim=True).clamp_min(1.0)
         for k, st in enumerate(targets.styles):
             area = float(share[k].mean())
             if area > 0:
-                loss = loss + area * statistics_loss(f, st.mean(lv), st.covariance(lv), share[k])
+                loss = loss + REFINE_WEIGHTS[lv] * area * statistics_loss(f, st.mean(lv), st.covariance(lv), share[k])
     return loss
 
 

