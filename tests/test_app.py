@@ -760,7 +760,10 @@ def test_browser_paint_a_region_keep_the_colours_and_mix_per_level(server):
             page.locator("#per-level input[type=checkbox]").check()
             fine = page.locator("#fine-alpha input[type=number]")
             fine.fill("0.9")
-            fine.press("Tab")
+            fine.press("Tab")  # the slider takes the typed value on blur: wait until its track shows it
+            page.wait_for_function(
+                "() => Math.abs(document.querySelector('#fine-alpha input[type=range]').valueAsNumber - 0.9) < 1e-6"
+            )
             page.locator("#run").click()
             page.locator("#status").get_by_text("Done in").wait_for()
             status = page.locator("#status").inner_text()
