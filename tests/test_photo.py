@@ -17,6 +17,7 @@ from wct.api import PHOTO_LEVELS
 from wct.metrics import color_transfer_fraction, ssim
 from wct.smoothing import smooth
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small images: one thread is faster on a busy machine
 LEFT, RIGHT = (0.8, 0.3, 0.2), (0.1, 0.4, 0.7)
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
