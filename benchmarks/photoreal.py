@@ -33,11 +33,11 @@ import sys
 import time
 from pathlib import Path
 
-import wct  # first: it sets PyTorch's allocator option for the whole process
+import wct  # first: it sets PyTorch's allocator option for the whole process  # isort: skip
 import torch
 from PIL import Image, ImageDraw
 
-from wct.image import from_tensor, resize_to, Source, to_tensor, working_size
+from wct.image import Source, from_tensor, resize_to, to_tensor, working_size
 from wct.metrics import color_transfer_fraction, ssim
 
 PHOTOS = Path("/work/shared/data/train")
@@ -118,9 +118,10 @@ def summary(rows: list[dict]) -> dict[str, dict]:
         s = [r["modes"][name]["structure"] for r in rows]
         c = [r["modes"][name]["colour"] for r in rows]
         both = sum(a >= STRUCTURE and b >= COLOUR for a, b in zip(s, c))
-        out[name] = {"structure_mean": statistics.fmean(s), "structure_median": statistics.median(s), "structure_min": min(s),
-                     "colour_mean": statistics.fmean(c), "colour_median": statistics.median(c), "colour_min": min(c),
-                     "both_targets": both, "seconds_median": statistics.median(r["modes"][name]["seconds"] for r in rows)}  # fmt: skip
+        seconds = statistics.median(r["modes"][name]["seconds"] for r in rows)
+        out[name] = {"structure_mean": statistics.fmean(s), "structure_median": statistics.median(s),
+                     "structure_min": min(s), "colour_mean": statistics.fmean(c), "colour_median": statistics.median(c),
+                     "colour_min": min(c), "both_targets": both, "seconds_median": seconds}  # fmt: skip
     return out
 
 
@@ -145,41 +146,46 @@ def contact_sheet(rows: list[list[torch.Tensor]], names: list[str]) -> Image.Ima
         for j, t in enumerate(row):
             img = from_tensor(t.float(), Source("pil"))
             img.thumbnail((THUMB, THUMB), Image.LANCZOS)
-            sheet.paste(img, (pad + j * (THUMB + pad) + (THUMB - img.width) // 2, label + pad + i * (THUMB + pad) + (THUMB - img.height) // 2))
+            x, y = pad + j * (THUMB + pad) + (THUMB - img.width) // 2, label + pad + i * (THUMB + pad) + (THUMB - img.height) // 2
+            sheet.paste(img, (x, y))
     return sheet
 
 
 # ----- time -----------------------------------------------------------------------------------------------
+def _timed(fn) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
 def timing_child(args: argparse.Namespace) -> dict:
-    """In a fresh process with ``args.threads`` torch threads: the mode's median seconds per size and smoothing."""
+    """In a fresh process with ``args.threads`` torch threads: per size, the median wall and CPU seconds of the whole
+    mode with fast smoothing, of its WCT part alone (interleaved with it, ``--repeats`` rounds), and of the mode with
+    the exact solve (once per pair)."""
     torch.set_num_threads(int(args.threads))
     model = wct.load(device=args.device)
     chosen = pairs(args.photos, args.timing_pairs, args.seed)
     out = {}
     for side in (int(s) for s in args.timing.split(",")):
-        for smoothing in ("fast", "exact"):
-            repeats = args.repeats if smoothing == "fast" else 1
-            walls, loads = [], [os.getloadavg()[0]]
-            for cpath, spath in chosen:
-                content = load(cpath, side, exact=True)
-
-                def run(content=content, spath=spath, smoothing=smoothing):
-                    return model.stylize(content, spath, photorealistic=True, smoothing=smoothing, max_size=None)
-
-                if smoothing == "fast":
-                    run()  # warm-up (kernels, caches) outside the timing
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    run()
-                    walls.append(time.perf_counter() - t0)
-            if smoothing == "fast":
-                t0 = time.perf_counter()  # the WCT part alone, for the split
-                for cpath, spath in chosen:
-                    model.stylize(load(cpath, side, exact=True), spath, levels=wct.api.PHOTO_LEVELS, alpha=1.0, max_size=None)
-                wct_only = (time.perf_counter() - t0) / len(chosen)
-            loads.append(os.getloadavg()[0])
-            out[f"{side} {smoothing}"] = {"median": statistics.median(walls), "runs": len(walls), "load": loads,
-                                          **({"wct_only": wct_only} if smoothing == "fast" else {})}  # fmt: skip
+        contents = [(load(c, side, exact=True), s) for c, s in chosen]
+        runs = {
+            "fast": lambda c, s: model.stylize(c, s, photorealistic=True, smoothing="fast", max_size=None),
+            "WCT alone": lambda c, s: model.stylize(c, s, levels=wct.api.PHOTO_LEVELS, alpha=wct.api.PHOTO_ALPHA, max_size=None),
+            "exact": lambda c, s: model.stylize(c, s, photorealistic=True, smoothing="exact", max_size=None),
+        }
+        runs["fast"](*contents[0])  # warm-up (kernels, caches) outside the timing
+        times: dict[str, list] = {name: [] for name in runs}
+        loads = [os.getloadavg()[0]]
+        for round_ in range(args.repeats):
+            for c, s in contents:
+                for name, run in runs.items():
+                    if name != "exact" or round_ == 0:
+                        times[name].append(_timed(lambda run=run, c=c, s=s: run(c, s)))
+        loads.append(os.getloadavg()[0])
+        for name, rows in times.items():
+            out[f"{side} {name}"] = {"wall": statistics.median(w for w, _ in rows), "cpu": statistics.median(c for _, c in rows),
+                                     "runs": len(rows), "load": loads}  # fmt: skip
     return out
 
 
@@ -198,19 +204,17 @@ def timing(args: argparse.Namespace) -> dict[str, dict]:
 
 
 def print_timing(results: dict[str, dict], count: int) -> None:
-    print(f"\nseconds per image, the whole mode (style measured, WCT at {', '.join(wct.api.PHOTO_LEVELS)}, smoothing), "
-          f"median over {count} pair(s); load average (1 min) before / after")  # fmt: skip
-    print("| long side | smoothing | " + " | ".join(f"{t} thread(s)" for t in results) + " |")
+    levels = ", ".join(wct.api.PHOTO_LEVELS)
+    print(f"\nseconds per image: the whole mode (style measured from its image, WCT at {levels}, smoothing) and its WCT "
+          f"part alone; medians over {count} pair(s), wall (CPU); load average (1 min) before / after")  # fmt: skip
+    print("| long side | run | " + " | ".join(f"{t} thread(s)" for t in results) + " |")
     print("|---|---|" + "---|" * len(results))
     keys = next(iter(results.values())).keys() if results else []
     for key in keys:
-        side, smoothing = key.split()
-        cells = []
-        for r in results.values():
-            m = r[key]
-            extra = f", WCT alone {m['wct_only']:.2f} s" if "wct_only" in m else ""
-            cells.append(f"{m['median']:.2f} s{extra} (load {m['load'][0]:.1f} / {m['load'][1]:.1f})")
-        print(f"| {side} px | {smoothing} | " + " | ".join(cells) + " |")
+        side, name = key.split(" ", 1)
+        cells = [f"{r[key]['wall']:.2f} s ({r[key]['cpu']:.2f} s CPU; load {r[key]['load'][0]:.1f} / {r[key]['load'][1]:.1f})"
+                 for r in results.values()]  # fmt: skip
+        print(f"| {side} px | {'mode, ' + name + ' smoothing' if name != 'WCT alone' else name} | " + " | ".join(cells) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-defaults", action="store_true", help="run only the --mode modes")
     ap.add_argument("--timing", default="512,1024", help="long sides to time the mode at ('' for none)")
     ap.add_argument("--timing-pairs", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=3, help="runs of the fast path per pair (the exact path: 1)")
+    ap.add_argument("--repeats", type=int, default=5, help="rounds of the fast path per pair (the exact path: one)")
     ap.add_argument("--threads", default="1,2", help="torch thread counts to time with, each in its own process")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--sheet", type=Path, default=Path("photoreal.jpg"))

@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from make_creative_figures import strip  # (run as a script: docs/ is on the path)
+from PIL import Image
 
 import wct
-from wct.image import from_tensor, resize_to, Source, to_tensor, working_size
+from wct.image import Source, from_tensor, resize_to, to_tensor, working_size
 from wct.metrics import color_transfer_fraction, ssim
 
 HERE = Path(__file__).resolve().parent
@@ -29,7 +30,6 @@ PAIRS = [  # (content, style photo): the example photos restyled after each othe
     ("content_rocket.jpg", "content_coffee.jpg"),
 ]
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-CAPTION = 20
 
 
 def scores(out: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> str:
@@ -37,22 +37,9 @@ def scores(out: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> str
     return f"structure {structure:.2f}, colour {float(color_transfer_fraction(out, content, style)):.2f}"
 
 
-def row(cells: list[tuple[str, torch.Tensor]], height: int, font) -> Image.Image:
-    tiles = []
-    for label, t in cells:
-        im = from_tensor(t.float(), Source("pil"))
-        im = im.resize((max(1, round(im.width * height / im.height)), height), Image.LANCZOS)
-        cell = Image.new("RGB", (im.width, height + CAPTION), "white")
-        cell.paste(im, (0, 0))
-        ImageDraw.Draw(cell).text((4, height + 3), label, fill=(20, 20, 20), font=font)
-        tiles.append(cell)
-    gap = 6
-    strip = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), height + CAPTION), "white")
-    x = 0
-    for t in tiles:
-        strip.paste(t, (x, 0))
-        x += t.width + gap
-    return strip
+def row(cells: list[tuple[str, torch.Tensor]], height: int) -> Image.Image:
+    """The images side by side, each captioned (the creative figures' strip)."""
+    return strip([(label, from_tensor(t.float(), Source("pil"))) for label, t in cells], height)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,10 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--height", type=int, default=200, help="height of each tile, px")
     p.add_argument("--device", default=None)
     args = p.parse_args(argv)
-    try:
-        font = ImageFont.load_default(size=13)
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
     model = wct.load(device=args.device)
     rows = []
     for content_name, style_name in PAIRS:
@@ -73,10 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         content = resize_to(content, working_size(*content.shape[-2:], args.size))
         artistic = model.stylize(content, style, max_size=None)
         photo = model.stylize(content, style, photorealistic=True, max_size=None)
-        print(f"{content_name} after {style_name}: artistic {scores(artistic, content, style)}; photo {scores(photo, content, style)}")
-        rows.append(row([(content_name, content), (f"style: {style_name}", style),
-                         (f"artistic: {scores(artistic, content, style)}", artistic),
-                         (f"photorealistic: {scores(photo, content, style)}", photo)], args.height, font))  # fmt: skip
+        art, real = scores(artistic, content, style), scores(photo, content, style)
+        print(f"{content_name} after {style_name}: artistic {art}; photorealistic {real}")
+        cells = [(content_name, content), (f"style: {style_name}", style), (f"artistic: {art}", artistic),
+                 (f"photorealistic: {real}", photo)]  # fmt: skip
+        rows.append(row(cells, args.height))
     sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows) + 8 * (len(rows) - 1)), "white")
     y = 0
     for r in rows:
