@@ -36,8 +36,8 @@ import wct
 from wct_app import form, limits
 from wct_app.form import SLOTS
 from wct_app.handlers import App
-from wct_app.levels import COARSE, FINE
-from wct_app.limits import ASSETS, OUTPUT_TTL, QUEUE_SIZE, launch_kwargs
+from wct_app.levels import COARSE, FINE, photo_settings
+from wct_app.limits import ASSETS, MAX_REFINE_STEPS, OUTPUT_TTL, QUEUE_SIZE, launch_kwargs
 from wct_app.masks import PAINT
 from wct_app.status import TITLE, header, shares_line
 
@@ -167,8 +167,37 @@ def result_outputs() -> list:
     return [result, downloads, status]
 
 
+def engine_controls() -> dict:
+    """The photo-realistic switch, the transform and the refinement steps: {"photo", "transform", "refine"}."""
+    photo = gr.Checkbox(
+        False,
+        label="Photo-realistic",
+        info=f"a photo out, for a photo after another photo: WCT at {', '.join(wct.api.PHOTO_LEVELS)} at full strength, then "
+        "edge-aware smoothing guided by the photo (sets the levels and the strength)",
+        elem_id="photo",
+    )
+    transform = gr.Radio(
+        list(form.TRANSFORMS),
+        value=wct.api.DEFAULT_TRANSFORM,
+        label="Transform",
+        info="wct: whitening and coloring; ost: optimal transport (the same statistics, the least change to the photo)",
+        elem_id="transform",
+    )
+    refine = gr.Slider(
+        0,
+        MAX_REFINE_STEPS,
+        value=0,
+        step=1,
+        label="Refine (optimisation steps)",
+        info="afterwards, steps toward the style's feature statistics: detail and texture the decoders lose; slow on a CPU",
+        elem_id="refine",
+    )
+    return {"photo": photo, "transform": transform, "refine": refine}
+
+
 def settings(app: App) -> dict:
-    """Strength, colours, the per-level mix, levels (a preset, then the levels to run) and output size."""
+    """Strength, colours, the per-level mix, levels (a preset, then the levels to run), output size, the engine's
+    switches."""
     alpha = gr.Slider(
         0, 1, value=0.6, step=0.05, label="Strength (alpha)", info="0 keeps the photo, 1 takes the style fully", elem_id="alpha"
     )
@@ -188,7 +217,7 @@ def settings(app: App) -> dict:
         limits.MIN_SIZE, app.max_size, value=app.default_size, step=16, label="Output size (long side, px)", elem_id="size"
     )
     preset.change(lambda label: app.presets.get(label, []), preset, levels, api_visibility="private", queue=False)
-    return {"alpha": alpha, "preserve": preserve, **mixing, "levels": levels, "size": size}
+    return {"alpha": alpha, "preserve": preserve, **mixing, "levels": levels, "size": size, **engine_controls()}
 
 
 def wire(app: App, fields: dict, outputs: list, shares: gr.Markdown, run: gr.Button, concurrency: int) -> None:
@@ -222,18 +251,15 @@ def wire(app: App, fields: dict, outputs: list, shares: gr.Markdown, run: gr.But
     # the painter shows the photo to paint on (its strokes are read when a stylization runs)
     fields["content"].change(lambda c: c, fields["content"], fields["painting"], api_visibility="private", queue=False)
     run.click(app.ui_stylize, ui_inputs, ui_outputs, api_visibility="undocumented", api_name="stylize_ui", **heavy)
-    sliders = [*fields["weights"], *fields["fine_weights"], fields["alpha"], fields["fine_alpha"], fields["size"]]
-    choices = [fields["preserve"], fields["per_level"], fields["blend"]]
-    gr.on(
-        [*(s.release for s in sliders), *(c.input for c in choices)],
-        app.live_stylize,
-        [*ui_inputs, last_seconds],
-        ui_outputs,
-        trigger_mode="always_last",
-        show_progress="minimal",
-        api_visibility="private",
-        **heavy,
-    )
+    sliders = [*fields["weights"], *fields["fine_weights"], *(fields[k] for k in ("alpha", "fine_alpha", "size", "refine"))]
+    choices = [fields["preserve"], fields["per_level"], fields["blend"], fields["transform"]]
+    live = dict(trigger_mode="always_last", show_progress="minimal", api_visibility="private", **heavy)
+    gr.on([*(s.release for s in sliders), *(c.input for c in choices)], app.live_stylize, [*ui_inputs, last_seconds],
+          ui_outputs, **live)  # fmt: skip
+    fields["photo"].input(  # the switch sets the photo levels and full strength first (or the defaults back)
+        lambda on: photo_settings(on, app.available, app.presets), fields["photo"], [fields["levels"], fields["alpha"]],
+        api_visibility="private", queue=False,
+    ).then(app.live_stylize, [*ui_inputs, last_seconds], ui_outputs, **live)
     api_trigger = gr.Button(visible=False)  # carries the API endpoints
     api_trigger.click(
         app.api_stylize,
@@ -252,7 +278,8 @@ def wire(app: App, fields: dict, outputs: list, shares: gr.Markdown, run: gr.But
         api_description="/stylize plus: the levels to run; a mask image per style (None for none; region i takes "
         "style i, styles without one share the rest); preserve_color off|luminance|histogram; per_level (then the "
         "weights and alpha apply to relu5_1, relu4_1 and fine_weight_1..4, fine_alpha to the finer levels); blend "
-        "linear|wasserstein. Returns the stylized PNG.",
+        f"linear|wasserstein; refine (optimisation steps, 0..{MAX_REFINE_STEPS}); transform wct|ost; photorealistic "
+        "(edge-aware smoothing by the content after the levels given). Returns the stylized PNG.",
         **heavy,
     )
 

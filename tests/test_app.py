@@ -192,13 +192,13 @@ def regions(tmp_path_factory, images) -> dict[str, Path]:
 
 
 def advanced(client, content, styles, *, levels, weights=(1, 1, 1, 1), alpha=0.6, size=SIZE, masks=(), preserve="off",
-             per_level=False, fine_weights=(1, 1, 1, 1), fine_alpha=0.6, blend="linear") -> np.ndarray:  # fmt: skip
+             per_level=False, fine_weights=(1, 1, 1, 1), fine_alpha=0.6, blend="linear", engine=()) -> np.ndarray:  # fmt: skip
     """Call /stylize_advanced as documented: /stylize's values, levels, masks 1..4, preserve_color, per_level, fine
-    weights 1..4, fine alpha, blend."""
+    weights 1..4, fine alpha, blend, then (``engine``, when given) refine, transform and photorealistic."""
     slots = [file_arg(s) for s in styles] + [None] * (4 - len(styles))
     mask_slots = [file_arg(m) for m in masks] + [None] * (4 - len(masks))
     job = client.submit(file_arg(content), *slots, *weights, alpha, size, levels, *mask_slots, preserve, per_level,
-                        *fine_weights, fine_alpha, blend, api_name="/stylize_advanced")  # fmt: skip
+                        *fine_weights, fine_alpha, blend, *engine, api_name="/stylize_advanced")  # fmt: skip
     path = job.result(timeout=TIMEOUT)
     assert Path(path).suffix == ".png"
     return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
@@ -418,6 +418,9 @@ def test_ui_run_offers_the_png_and_a_loadable_style_file(client, images, model, 
         *(1, 1, 1, 1),
         0.6,
         "linear",
+        0,  # refine
+        "wct",  # transform
+        False,  # photorealistic
         None,  # the region painter (unused)
         api_name="/stylize_ui",
     )
@@ -460,7 +463,7 @@ def test_ui_status_describes_regions_colours_and_levels(client, images, regions,
     job = client.submit(handle_file(str(images["content"])), handle_file(str(regions["red"])),
                         handle_file(str(regions["blue"])), handle_file(str(images["style0"])), None, 1, 1, 3, 1, 0.6, SIZE,
                         levels, None, handle_file(str(regions["right"])), None, None, "luminance", True, 1, 1, 1, 1, 0.8,
-                        "linear", None, api_name="/stylize_ui")  # fmt: skip
+                        "linear", 0, "wct", False, None, api_name="/stylize_ui")  # fmt: skip
     _, files, status = job.result(timeout=TIMEOUT)[:3]
     assert [Path(f).suffix for f in files] == [".png"]
     assert "regions: style 2 · rest: style 1 25 % · style 3 75 % · shallow levels: α 0.80, style 1 50 % · style 3 50 %" in status
@@ -481,7 +484,7 @@ def test_painted_strokes_mark_regions_like_masks(client, server, images, regions
         painting = {"background": None, "layers": [handle_file(str(strokes))], "composite": None}
         slots = [handle_file(str(s)) for s in styles] + [None] * (4 - len(styles))
         job = client.submit(handle_file(str(images["content"])), *slots, 1, 1, 1, 1, 1.0, SIZE, levels, *NO_MASKS, "off",
-                            False, 1, 1, 1, 1, 0.6, "linear", painting, api_name="/stylize_ui")  # fmt: skip
+                            False, 1, 1, 1, 1, 0.6, "linear", 0, "wct", False, painting, api_name="/stylize_ui")  # fmt: skip
         return job.result(timeout=TIMEOUT)
 
     image, _, status = ui([regions["red"], regions["blue"]], tmp_path / "red.png")[:3]
@@ -592,6 +595,52 @@ def test_per_level_mix_sets_the_coarse_and_the_fine_levels_apart(client, server,
     alpha = {"relu5_1": 0.6, "relu4_1": 0.6, "default": 0.9}
     ref = model.stylize(images["content"], styles, weights=weights, alpha=alpha, levels=levels, max_size=SIZE)
     assert np.abs(mixed - as_array(ref)).max() <= 2
+
+
+def test_refine_transform_and_photorealistic_reach_the_engine(client, server, images, regions, model):
+    """/stylize_advanced's last three inputs are Model.stylize's refine, transform and photorealistic: the app's picture
+    is the Python API's. A client that stops after the blend method (as clients did before these existed) gets them
+    off, exactly."""
+    levels = server[0].wct.available
+    content, style = images["content"], regions["red"]
+    before = advanced(client, content, [style], levels=levels)
+    off = advanced(client, content, [style], levels=levels, engine=(0, "wct", False))
+    assert np.array_equal(before, off)
+    for (refine, transform, photo), lvls in [((2, "wct", False), levels), ((0, "ost", False), levels),
+                                             ((0, "wct", True), ["relu1_1"])]:  # fmt: skip
+        out = advanced(client, content, [style], levels=lvls, alpha=0.8, engine=(refine, transform, photo))
+        ref = model.stylize(content, style, levels=lvls, alpha=0.8, max_size=SIZE, refine=refine, transform=transform,
+                            photorealistic=photo)  # fmt: skip
+        assert np.abs(out - as_array(ref)).max() <= 2, (refine, transform, photo)
+        assert np.abs(out - advanced(client, content, [style], levels=lvls, alpha=0.8)).mean() > 0.5, (refine, transform, photo)
+
+
+def test_bad_engine_controls_get_clear_messages(client, server, images):
+    levels = server[0].wct.available
+    top = limits.MAX_REFINE_STEPS
+    cases = [
+        ((2.5, "wct", False), f"the refinement steps must be a whole number from 0 to {top}, got 2.5"),
+        ((top + 1, "wct", False), f"the refinement steps must be a whole number from 0 to {top}, got {top + 1}"),
+        (("many", "wct", False), "the refinement steps must be a number, got 'many'"),
+        ((0, "median", False), "the transform must be one of wct, ost, got 'median'"),
+        ((0, "wct", "yes"), "photorealistic must be True or False, got 'yes'"),
+    ]
+    for engine, expected in cases:
+        with pytest.raises(AppError) as info:
+            advanced(client, images["content"], [images["style0"]], levels=levels, engine=engine)
+        assert str(info.value).startswith(expected) and "Traceback" not in str(info.value), (str(info.value), expected)
+
+
+def test_the_progress_bar_counts_the_refinement_steps_and_the_smoothing(server, images):
+    """While refining, the progress bar says "refining i/N"; the photo-realistic smoothing is a step of its own."""
+    demo, url = server
+    content, style = upload(url, images["content"]), upload(url, images["style0"])
+    said = []
+    demo.wct.api_stylize_advanced(content, style, None, None, None, 1, 1, 1, 1, 0.6, SIZE, ["relu2_1", "relu1_1"], *NO_MASKS,
+                                  "off", False, 1, 1, 1, 1, 0.6, "linear", 3, "wct", True,
+                                  progress=lambda *a, desc="", **k: said.append(desc))  # fmt: skip
+    assert said == ["measuring styles", "stylizing: relu2_1", "relu2_1 done (1/2)", "relu1_1 done (2/2)", "refining 1/3",
+                    "refining 2/3", "refining 3/3", "smoothed"]  # fmt: skip
 
 
 def test_request_bodies_over_the_limit_are_refused_before_parsing(server, client, images):

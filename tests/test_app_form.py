@@ -22,7 +22,8 @@ from wct_app.status import header, shares_line
 STYLIZE = ["content", "style_1", "style_2", "style_3", "style_4", "weight_1", "weight_2", "weight_3", "weight_4", "alpha",
            "size"]  # fmt: skip
 ADVANCED = STYLIZE + ["levels", "mask_1", "mask_2", "mask_3", "mask_4", "preserve_color", "per_level", "fine_weight_1",
-                      "fine_weight_2", "fine_weight_3", "fine_weight_4", "fine_alpha", "blend"]  # fmt: skip
+                      "fine_weight_2", "fine_weight_3", "fine_weight_4", "fine_alpha", "blend", "refine", "transform",
+                      "photorealistic"]  # fmt: skip
 
 
 @pytest.fixture()
@@ -46,14 +47,16 @@ def test_the_api_parameters_are_the_form_fields_in_the_documented_order(demo):
 
 def test_a_job_takes_its_values_by_name(tmp_path):
     values = ["photo", "a", None, "c", None, 1, 0, 3, 1, 0.8, 256, ["relu1_1"], None, "m", None, None, "luminance", True,
-              0, 1, 1, 1, 0.5, "wasserstein"]  # fmt: skip
+              0, 1, 1, 1, 0.5, "wasserstein", 12, "ost", True]  # fmt: skip
     job = form.Job.from_values(values, form.ADVANCED)
     assert (job.content, job.styles, job.weights) == ("photo", ("a", None, "c", None), (1, 0, 3, 1))
     assert (job.alpha, job.size) == (0.8, 256)
     assert (job.levels, job.masks, job.preserve, job.per_level) == (["relu1_1"], (None, "m", None, None), "luminance", True)
     assert (job.fine_weights, job.fine_alpha, job.blend, job.painting) == ((0, 1, 1, 1), 0.5, "wasserstein", None)
+    assert (job.refine, job.transform, job.photo) == (12, "ost", True)
     short = form.Job.from_values(values[:11], form.STYLIZE, levels=["relu2_1"])
     assert short.levels == ["relu2_1"] and short.masks == (None,) * 4 and short.preserve == "off"
+    assert (short.refine, short.transform, short.photo) == (0, "wct", False)  # what /stylize leaves out: off
     with pytest.raises(wct.InputError, match="expected 11 values, got 12"):
         form.Job.from_values(values[:12], form.STYLIZE)
     with pytest.raises(KeyError, match="no widget for the form field 'blend'"):

@@ -43,11 +43,12 @@ MEMORY_SLACK_MB = 300
 
 
 class Rigged:
-    """A wct.Model with two hooks keyed on the content file's name (the upload keeps it): "gate*" waits in stylize
-    until ``gate`` is set, "slow*" sleeps SLOW seconds before reporting each level. Everything else is the model's."""
+    """A wct.Model with hooks keyed on the content file's name (the upload keeps it): "gate*" waits in stylize until
+    ``gate`` is set, "slow*" sleeps SLOW seconds before reporting each level, "slowref*" only before reporting each
+    refinement step (and counts them in ``refined``). Everything else is the model's."""
 
     def __init__(self, model) -> None:
-        self._model, self.gate = model, threading.Event()
+        self._model, self.gate, self.refined = model, threading.Event(), 0
 
     def __getattr__(self, name):
         return getattr(self._model, name)
@@ -57,10 +58,13 @@ class Rigged:
         if name.startswith("gate"):
             self.gate.wait(60)
         if name.startswith("slow") and progress is not None:
-            report = progress
+            report, refining_only = progress, name.startswith("slowref")
 
             def progress(done, total, level):
-                time.sleep(SLOW)
+                if level == "refine":
+                    self.refined += 1
+                if level == "refine" or not refining_only:
+                    time.sleep(SLOW)
                 report(done, total, level)
 
         return self._model.stylize(content, style, progress=progress, **kwargs)
@@ -108,8 +112,8 @@ def load_server(random_model, gradio_tmp):
 def inputs(tmp_path_factory) -> dict[str, Path]:
     """A 88x72 content image (also as gate.png and slow.png, for the hooks), three style images, a broken file."""
     d = tmp_path_factory.mktemp("load")
-    out = {name: d / f"{name}.png" for name in ("content", "gate", "slow", "style0", "style1", "style2")}
-    for name in ("content", "gate", "slow"):
+    out = {name: d / f"{name}.png" for name in ("content", "gate", "slow", "slowref", "style0", "style1", "style2")}
+    for name in ("content", "gate", "slow", "slowref"):
         Image.fromarray(smooth_image(72, 88, seed=1)).save(out[name])
     for i in range(3):
         Image.fromarray(smooth_image(64, 80, seed=3 + i)).save(out[f"style{i}"])
@@ -172,6 +176,28 @@ def test_an_overlong_request_is_stopped_and_frees_the_queue(load_server, inputs)
     finally:
         slow_client.close()
         next_client.close()
+
+
+def test_the_time_limit_stops_a_refinement_between_its_steps(load_server, inputs):
+    """The limit is checked after each refinement step too: a request asking for many slow steps is stopped after the
+    first one past the limit, with the same readable error, and the queue moves on."""
+    _, url, rigged = load_server
+    client = Client(url, verbose=False)
+    try:
+        rigged.refined = 0
+        t0 = time.monotonic()
+        slow = client.submit(handle_file(str(inputs["slowref"])), handle_file(str(inputs["style0"])), None, None, None,
+                             1, 1, 1, 1, 0.6, SIZE, ["relu1_1"], None, None, None, None, "off", False, 1, 1, 1, 1, 0.6,
+                             "linear", 40, "wct", False, api_name="/stylize_advanced")  # fmt: skip
+        with pytest.raises(AppError) as info:
+            slow.result(timeout=60)
+        message, stopped = str(info.value), time.monotonic() - t0
+        assert message.startswith(f"stopped: the request took longer than the time limit of {LIMIT:g} s"), message
+        assert "fewer refinement steps" in message and "Traceback" not in message
+        assert rigged.refined == 1 and stopped < 2 * SLOW, (rigged.refined, stopped)  # one step past the limit, not 40
+        assert stylize(client, inputs["content"], [inputs["style0"]], size=SIZE).shape == (52, 64, 3)  # still serving
+    finally:
+        client.close()
 
 
 def burst(url: str, demo, rigged: Rigged, inputs: dict[str, Path]) -> tuple[list[str], list[tuple[str, str]], float]:

@@ -312,3 +312,75 @@ def test_without_options_the_engine_gets_its_own_defaults():
                 default = params[name].default
                 expected = DEFAULT_LEVELS if name == "levels" and default is None and command != "texture" else default
                 assert value == expected or (name == "size" and value == tuple(default)), (command, name, value, default)
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], dict(refine=0, transform="wct", photorealistic=False, smoothing="auto", alpha=None)),
+        (["--refine"], dict(refine=wct.api.REFINE_STEPS)),
+        (["--refine", "7", "--transform", "ost"], dict(refine=7, transform="ost")),
+        (["--photo"], dict(photorealistic=True, levels=wct.api.PHOTO_LEVELS, alpha=None)),
+        (["--photo", "--smoothing", "exact", "--alpha", "0.5", "--levels", "2,1"],
+         dict(smoothing="exact", alpha=0.5, levels="2,1")),
+    ],
+)
+def test_refine_transform_and_photo_flags_set_the_engine_keywords(flags, expected):
+    """Each flag sets its keyword of Model.stylize / stylize_video; a bare --refine runs REFINE_STEPS; --photo makes the
+    photo levels the default (and leaves alpha to the engine, whose default then is PHOTO_ALPHA)."""
+    from wct.cli import build_parser
+    from wct.cli_args import engine_kwargs
+
+    for command, args in (("stylize", ["x.png"]), ("batch", ["in/", "-s", "s.png"]), ("video", ["v.mp4", "-s", "s.png"])):
+        if command == "video" and "--refine" in flags:
+            continue  # video frames are not refined (see the next tests)
+        kw = engine_kwargs(build_parser().parse_args([command, *args, *flags, "-o", "out"]))
+        want = {k: v for k, v in expected.items() if k != "refine" or command != "video"}
+        assert {k: kw[k] for k in want} == want, (command, kw)
+
+
+@pytest.mark.usefixtures("one_torch_thread")  # (refinement: on a busy two-core machine two threads wait on each other)
+def test_refine_transform_and_photo_give_the_api_s_pictures(capsys, tmp_path, content_path, style_path, random_model):
+    """The flags reach the engine: the command line's image and a folder run's images are the Python API's."""
+    flags = ["--refine", "1", "--transform", "ost", "--photo", "--levels", "2,1"]
+    want = np.asarray(random_model.stylize(content_path, style_path, refine=1, transform="ost", photorealistic=True,
+                                           levels=[2, 1]), dtype=np.int16)  # fmt: skip
+    plain = np.asarray(random_model.stylize(content_path, style_path, levels=[2, 1]), dtype=np.int16)
+    code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), *flags, "-o", str(tmp_path / "one.png"))
+    assert code == 0, err
+    assert np.abs(pixels(tmp_path / "one.png") - want).max() <= 1 and np.abs(plain - want).mean() > 2
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(content_path).save(folder / "a.png")
+    for command in ("stylize", "batch"):
+        code, _, err = run(capsys, command, str(folder), "-s", str(style_path), *flags, "-o", str(tmp_path / command))
+        assert code == 0, err
+        assert np.abs(pixels(tmp_path / command / "a.png") - want).max() <= 1, command
+
+
+@pytest.mark.parametrize("value", ["x", "2.5", "-1", "5000"])
+@pytest.mark.parametrize("command", ["stylize", "batch"])
+def test_a_bad_refine_count_is_one_line_before_any_work(capsys, tmp_path, content_path, style_path, value, command, monkeypatch):
+    monkeypatch.setattr("wct.api.load", lambda **kw: pytest.fail("the model was loaded before the options were checked"))
+    src = str(content_path) if command == "stylize" else str(content_path.parent)
+    out = tmp_path / ("o.png" if command == "stylize" else "out")
+    code, stdout, err = run(capsys, command, src, "-s", str(style_path), "--refine", value, "-o", str(out))
+    assert code == 1 and err.count("\n") == 1 and stdout == "", err
+    assert err.startswith(f"wct: error: refine must be a whole number in 0..{wct.api.MAX_REFINE_STEPS}, got "), err
+    assert not out.exists()
+
+
+def test_bad_choices_and_refine_on_a_video_get_the_usage_and_a_hint(capsys, style_path):
+    for argv, hint in [
+        (["stylize", "x.png", "-s", str(style_path), "--transform", "osst", "-o", "o.png"], "did you mean ost?"),
+        (["stylize", "x.png", "-s", str(style_path), "--photo", "--smoothing", "exactly", "-o", "o.png"], "did you mean exact?"),
+        (["video", "v.mp4", "-s", str(style_path), "--refine", "3", "-o", "o.mp4"], "unrecognized arguments: --refine 3"),
+    ]:
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith(f"usage: wct {argv[0]} ") and hint in err, err

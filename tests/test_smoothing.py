@@ -143,6 +143,25 @@ def test_guided_filter_in_tiles_equals_the_whole_image():
     assert torch.allclose(tiled, whole, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("guide", ["photo", "noisy black and white"])
+def test_float32_inputs_are_filtered_in_float32_to_the_float64_result(guide):
+    """float32 images (the stylized ones) are filtered in float32 at the default eps, within 0.1/255 of float64, also
+    beside a hard black-white edge whose flat sides carry faint noise (where float32 variances cancel worst); below
+    FLOAT32_EPS, where float32 would blow up there, float64 is used."""
+    from wct.smoothing import FLOAT32_EPS
+
+    g = torch.Generator().manual_seed(21)
+    if guide == "photo":
+        content = smooth_content(96, 128, seed=22)
+    else:
+        content = torch.cat([torch.zeros(3, 96, 64), torch.ones(3, 96, 64)], -1) + 1e-3 * torch.rand(3, 96, 128, generator=g)
+    image = torch.rand(3, 96, 128, generator=g)
+    for eps in (FLOAT32_EPS, FLOAT32_EPS / 10, 1.5e-8):
+        want = guided_filter(image.double(), content.double(), eps=eps)
+        got = guided_filter(image, content, eps=eps)
+        assert got.dtype == torch.float32 and (got.double() - want).abs().max() < 0.1 / 255, eps
+
+
 def test_exact_and_fast_agree_roughly_on_a_photo_like_image():
     content = smooth_content(48, 64, seed=17)
     image = (content.flip(0) * 0.8 + 0.1 + noise((3, 48, 64), 18, 0.05)).clamp(0, 1)  # a colour grade, with noise

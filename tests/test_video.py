@@ -106,6 +106,17 @@ def test_coherent_mode_flickers_less_than_plain(clip, rendered):
     assert coherent.output < 0.75 * plain.output, (plain, coherent)
 
 
+def test_photorealistic_frames_are_the_modes_frames(clip, style, model, tmp_path):
+    """photorealistic=True (wct video --photo): each frame is the photorealistic mode's picture of it (WCT at the
+    photo levels, smoothed guided by the frame itself), after the codecs."""
+    out = wct.stylize_video(clip, style, tmp_path / "photo.mp4", model=model, photorealistic=True, coherent=False)
+    plain = wct.stylize_video(clip, style, tmp_path / "plain.mp4", model=model, coherent=False)
+    for frame, got, other in list(zip(iter_frames(clip), iter_frames(out), iter_frames(plain)))[::4]:
+        want = np.asarray(model.stylize(frame, style, photorealistic=True)).astype(float)
+        near, far = np.abs(got - want).mean(), np.abs(other - want).mean()
+        assert near < 5 and far > 4 * near  # (two x264 passes at crf 18, 4:2:0 chroma on 64 x 48: about 3 on their own)
+
+
 class Interrupt(Exception):
     pass
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -22,23 +23,27 @@ from .options import (
     DEFAULT_SIZE,
     DEFAULT_STYLE_SIZE,
     DEFAULT_TRANSFORM,
+    MAX_REFINE_STEPS,
+    PHOTO_ALPHA,
+    PHOTO_LEVELS,
     PRECISIONS,
     PRESERVE_COLOR,
     PREVIEW_LEVELS,
     PREVIEW_SIZE,
+    REFINE_STEPS,
+    SMOOTHING,
     Alpha,
     Levels,
+    RunOptions,
     Weights,
     is_many,
-    parse_alphas,
     parse_count,
     parse_flag,
     parse_levels,
-    parse_preserve_color,
+    parse_run,
     parse_size,
     parse_texture_size,
     parse_tile_size,
-    parse_transform,
 )
 from .pipeline import DEFAULT_TILE_SIZE, TILE_ABOVE, MaskedStep, PlainStep, Progress, Step, StyleInput
 from .refine import REFINE_LEVELS, refine_image
@@ -61,6 +66,9 @@ __all__ = [
     "DEFAULT_TRANSFORM",
     "REFINE_STEPS",
     "MAX_REFINE_STEPS",
+    "PHOTO_LEVELS",
+    "PHOTO_ALPHA",
+    "SMOOTHING",
     "PREVIEW_LEVELS",
     "PREVIEW_SIZE",
     "PRESERVE_COLOR",
@@ -69,19 +77,6 @@ __all__ = [
     "DEFAULT_TILE_SIZE",
     "CPU_BATCH_PIXELS",
 ]
-
-
-REFINE_STEPS = 30  # what refine=True and the CLI's bare --refine run: the documented default step count
-MAX_REFINE_STEPS = 1000
-
-
-def parse_refine(refine: int | bool) -> int:
-    """A refinement step count: 0 (off), a whole number up to MAX_REFINE_STEPS, or True for REFINE_STEPS."""
-    if refine is True:
-        return REFINE_STEPS
-    if refine is False:
-        return 0
-    return parse_count(refine, "refine", 0, MAX_REFINE_STEPS)
 
 
 class Model:
@@ -194,14 +189,16 @@ class Model:
         *,
         weights: Weights | None = None,
         masks: Sequence[MaskInput] | None = None,
-        alpha: Alpha = DEFAULT_ALPHA,
+        alpha: Alpha | None = None,
         levels: Levels | None = None,
         max_size: int | None = DEFAULT_SIZE,
         style_size: int | None = DEFAULT_STYLE_SIZE,
         preserve_color: str | None = None,
         blend_method: str = "linear",
         transform: str = DEFAULT_TRANSFORM,
-        refine: int = 0,
+        refine: int | bool = 0,
+        photorealistic: bool = False,
+        smoothing: str = "auto",
         preview: bool = False,
         tile_size: int | None = None,
         progress: Progress | None = None,
@@ -219,8 +216,10 @@ class Model:
                 whitened with their own (mask-weighted) statistics and colored by its style; soft masks
                 blend the results; where the masks sum below 1 the content's features stay.
             alpha: style strength in [0, 1] (0 = the decoder's reconstruction of the content), or per
-                level ``{"relu1_1": 0.3, "default": 0.8}`` (levels not named: "default", else DEFAULT_ALPHA).
-            levels: layer names or 1..5; run deepest first. Default: DEFAULT_LEVELS.
+                level ``{"relu1_1": 0.3, "default": 0.8}``; None (and levels a mapping does not name): DEFAULT_ALPHA
+                (0.6), or PHOTO_ALPHA (1.0) with ``photorealistic``.
+            levels: layer names or 1..5; run deepest first. Default: DEFAULT_LEVELS (PHOTO_LEVELS with
+                ``photorealistic``, PREVIEW_LEVELS with ``preview``).
             max_size: long side to work at (None = full size); smaller images keep their size.
             style_size: long side the style images are measured at (None = full size).
             preserve_color: None; "luminance" (keep the result's luminance and the content's chroma,
@@ -233,8 +232,15 @@ class Model:
                 pixels, matching the output's feature mean and covariance at relu1_1..relu5_1 to the style's (per mask
                 region with masks) while keeping the content's relu4_1 features, coarse to fine (most steps at half
                 the resolution). It puts back detail and texture the decoders lose; each step costs about an encoder
-                pass forward and back (20 steps at 512 px: about N s on 2 CPU cores). Images over 1024 px on the long
-                side are refined at 1024 px and the change is enlarged.
+                pass forward and back (REFINE_STEPS at 512 px: README, Python API). Images over 1024 px on the long
+                side are refined at 1024 px and the change is enlarged. With ``photorealistic`` it runs before the
+                smoothing.
+            photorealistic: a photo out (FastPhotoStyle's recipe): WCT at PHOTO_LEVELS (relu1_1, whose decoder is
+                nearly lossless) at PHOTO_ALPHA, then edge-aware smoothing of the whole result guided by the content
+                (pixels of alike content colours in a neighbourhood take alike output colours; after tiles and masks).
+            smoothing: that smoothing (``wct.smoothing.smooth``): "exact" (the closed form on the content's matting
+                Laplacian; up to 2.1 MP, about 20 s at 512 px), "fast" (the guided filter; any size, 0.2-0.4 s at
+                512 px) or "auto" (exact up to 128 x 128 px, fast above).
             preview: a quick look: levels default to PREVIEW_LEVELS (relu5_1..relu3_1), and the long sides
                 of the content and of style images are capped at PREVIEW_SIZE (256 px). About a second on a
                 CPU with a precomputed Style.
@@ -242,8 +248,9 @@ class Model:
                 of DEFAULT_TILE_SIZE (1024 px) with overlapping margins, feathered together, each level whitened
                 with the whole image's statistics (bounded memory, no seams; about 1.7x the time per pixel). A number
                 (multiple of 16, >= 256) sets the tile side for any size; 0 never tiles. Masks never tile.
-            progress: called as progress(done, total, level) after each level; an exception it raises stops
-                the run and propagates unchanged (use it to cancel, or to enforce a time limit).
+            progress: called as progress(done, total, what) after each level (``what``: its name), each refinement
+                step ("refine") and the smoothing ("smooth"); an exception it raises stops the run and propagates
+                unchanged (use it to cancel, or to enforce a time limit).
             downscale: images over wct.image.MAX_PIXELS (50 MP) are shrunk to fit instead of refused (a JPEG
                 is decoded at a reduced scale directly). Every public Model method takes it.
         Returns:
@@ -251,14 +258,10 @@ class Model:
         Raises:
             InputError, ImageError, WeightsError.
         """
-        lvls = parse_levels((PREVIEW_LEVELS if parse_flag(preview, "preview") else DEFAULT_LEVELS) if levels is None else levels)
-        alphas = parse_alphas(alpha, lvls)
-        mode = parse_preserve_color(preserve_color)
-        kind = parse_transform(transform)
-        steps = parse_refine(refine)
-        tile_size = parse_tile_size(tile_size)
-        down = parse_flag(downscale, "downscale")
-        if preview:  # content and style images shrink alike, so strokes keep their size relative to the picture
+        run = parse_run(levels=levels, alpha=alpha, transform=transform, tile_size=tile_size, downscale=downscale, refine=refine,
+                        photorealistic=photorealistic, smoothing=smoothing, preserve_color=preserve_color,
+                        preview=preview)  # fmt: skip
+        if run.preview:  # content and style images shrink alike, so strokes keep their size relative to the picture
             max_size = PREVIEW_SIZE if max_size is None else min(parse_size(max_size), PREVIEW_SIZE)
             style_size = PREVIEW_SIZE if style_size is None else min(parse_size(style_size, "style_size"), PREVIEW_SIZE)
         if masks is not None and weights is not None:
@@ -266,31 +269,47 @@ class Model:
                 "masks give region i style i, so weights must be None when masks are given, got both; "
                 "to mix styles inside a region, pass a blended Style (wct.blend) for it"
             )
-        x, size, src = pipeline.prepare(content, max_size, self.device, downscale=down)
+        x, size, src = pipeline.prepare(content, max_size, self.device, downscale=run.downscale)
+        pipeline.check_smoothing(run.smoothing if run.photorealistic else "", size)
         base = x[..., : size[0], : size[1]]  # (1, 3, h, w): the content at the working size
-        recolor = base if mode == "histogram" else None
-        measure = dict(style_size=style_size, method=blend_method, recolor=recolor, downscale=down, also=REFINE_LEVELS if steps else ())
+        measure = self._measure(run, style_size, blend_method, base)
         if masks is None:
-            step = PlainStep(pipeline.resolve_style(self.networks, style, weights, lvls, **measure), alphas, kind)
+            step = PlainStep(self._style(style, weights, run, measure), run.alphas, run.transform)
         else:
-            regions = [pipeline.resolve_style(self.networks, s, None, lvls, **measure) for s in (style if is_many(style) else [style])]
+            regions = [self._style(s, None, run, measure) for s in (style if is_many(style) else [style])]
             m = prepare_masks(masks, len(regions), src.size, size, tuple(x.shape[-2:])).to(self.device)  # (K, H, W)
-            step = MaskedStep(regions, m, alphas, kind)
-        report = None if progress is None else lambda done, total, lv: progress(done, total + steps, lv)
-        y = pipeline.run_levels(self.networks, x, lvls, step, progress=report, tile_size=tile_size)
-        if steps:
-            y = self._refine(y[..., : size[0], : size[1]], base, step, steps, progress, len(lvls))
-        if mode == "luminance":
-            y = keep_luminance(y[..., : size[0], : size[1]], base)
+            step = MaskedStep(regions, m, run.alphas, run.transform)
+        total = len(run.levels) + run.refine + run.photorealistic
+        report = None if progress is None else lambda done, _, lv: progress(done, total, lv)
+        y = pipeline.run_levels(self.networks, x, run.levels, step, progress=report, tile_size=run.tile_size)
+        y = self._after_levels(y[..., : size[0], : size[1]], base, step, run, _counter(progress, len(run.levels), total))
         return pipeline.finish(y, size, src)
 
-    def _refine(self, y: torch.Tensor, base: torch.Tensor, step: Step, steps: int, progress: Progress | None, done: int):
-        """``refine_image`` of a stylized (1, 3, h, w) after the step's style(s), reporting each step as "refine"."""
-        masks = step.masks[..., : base.shape[-2], : base.shape[-1]] if isinstance(step, MaskedStep) else None
-        styles = list(step.styles) if isinstance(step, MaskedStep) else [step.style]
-        count = iter(range(done + 1, done + steps + 1))
-        after = None if progress is None else lambda: progress(next(count), done + steps, "refine")
-        return refine_image(self.networks.features, y, base, styles, steps, masks=masks, after_step=after)
+    def _style(self, style, weights, run: RunOptions, measure: dict) -> Style:
+        return pipeline.resolve_style(self.networks, style, weights, run.levels, **measure)
+
+    def _measure(self, run: RunOptions, style_size: int | None, method: str, base: torch.Tensor) -> dict:
+        """How ``resolve_style`` measures a run's style images (``base``: the content, for preserve_color="histogram";
+        all five levels when refining)."""
+        recolor = base if run.preserve_color == "histogram" else None
+        also = REFINE_LEVELS if run.refine else ()
+        return dict(style_size=style_size, method=method, recolor=recolor, downscale=run.downscale, also=also)
+
+    def _after_levels(self, y: torch.Tensor, base: torch.Tensor, step: Step, run: RunOptions, tick) -> torch.Tensor:
+        """What follows the levels on a stylized (1, 3, h, w) of ``base``: the refinement (``tick("refine")`` after each
+        step), the photorealistic smoothing (``tick("smooth")``), the kept luminance."""
+        if run.refine:
+            masks = step.masks[..., : base.shape[-2], : base.shape[-1]] if isinstance(step, MaskedStep) else None
+            styles = list(step.styles) if isinstance(step, MaskedStep) else [step.style]
+            after = None if tick is None else lambda: tick("refine")
+            y = refine_image(self.networks.features, y, base, styles, run.refine, masks=masks, after_step=after)
+        if run.photorealistic:
+            y = pipeline.photo_finish(y, base, run.smoothing)
+            if tick is not None:
+                tick("smooth")
+        if run.preserve_color == "luminance":
+            y = keep_luminance(y, base)
+        return y
 
     @torch.inference_mode()
     def stylize_batch(
@@ -300,13 +319,16 @@ class Model:
         *,
         batch_size: int = 4,
         weights: Weights | None = None,
-        alpha: Alpha = DEFAULT_ALPHA,
+        alpha: Alpha | None = None,
         levels: Levels | None = None,
         max_size: int | None = DEFAULT_SIZE,
         style_size: int | None = DEFAULT_STYLE_SIZE,
         preserve_color: str | None = None,
         blend_method: str = "linear",
         transform: str = DEFAULT_TRANSFORM,
+        refine: int | bool = 0,
+        photorealistic: bool = False,
+        smoothing: str = "auto",
         tile_size: int | None = None,
         progress: Progress | None = None,
         downscale: bool = False,
@@ -314,43 +336,45 @@ class Model:
         """``stylize`` for many contents and one style (or blend): the style is measured once, and contents of the
         same working size go through the networks ``batch_size`` at a time (on a CPU, fewer when a batch would pass
         CPU_BATCH_PIXELS: there large batches are slower than a loop). Each image is whitened with its own
-        statistics, so every result equals ``stylize`` on that image alone (up to float rounding).
+        statistics, then refined and smoothed on its own, so every result equals ``stylize`` on that image alone (up
+        to float rounding).
 
-        Args: as ``stylize``; ``progress(done, total, "")`` is called after each image.
+        Args: as ``stylize``. ``progress(done, total, what)`` counts, per image, its refinement steps ("refine"),
+            its smoothing ("smooth") and the image itself, reported ("") when it is finished: without ``refine`` and
+            ``photorealistic``, ``done`` is the number of images finished. What it raises stops the run.
         Returns: one result per content, in order (PIL images, or tensors for tensor inputs).
         """
         parse_count(batch_size, "batch_size", 1)
         if isinstance(contents, (str, os.PathLike)) or not isinstance(contents, Sequence):
             raise InputError(f"contents must be a list of images, got {type(contents).__name__}; use stylize for one image")
-        lvls = parse_levels(DEFAULT_LEVELS if levels is None else levels)
-        alphas = parse_alphas(alpha, lvls)
-        mode = parse_preserve_color(preserve_color)
-        kind = parse_transform(transform)
-        tile_size = parse_tile_size(tile_size)
-        down = parse_flag(downscale, "downscale")
-        measure = dict(style_size=style_size, method=blend_method, downscale=down)
-        shared = None if mode == "histogram" else pipeline.resolve_style(self.networks, style, weights, lvls, **measure)
+        run = parse_run(levels=levels, alpha=alpha, transform=transform, tile_size=tile_size, downscale=downscale, refine=refine,
+                        photorealistic=photorealistic, smoothing=smoothing, preserve_color=preserve_color)  # fmt: skip
+        measure = self._measure(run, style_size, blend_method, None)
+        shared = None if run.preserve_color == "histogram" else self._style(style, weights, run, measure)
         results: list = [None] * len(contents)
         pending: dict[tuple, list] = {}  # working shape -> [(index, x, size, src)], flushed batch_size at a time
+        tick = _counter(progress, 0, len(contents) * (1 + run.refine + run.photorealistic))
 
-        def flush(items: list) -> None:
+        def flush(items: list) -> None:  # items share their padded shape; each keeps its own working size
             x = torch.cat([it[1] for it in items])
-            size = items[0][2]
-            base = x[..., : size[0], : size[1]]
+            bases = [x[j : j + 1, :, : size[0], : size[1]] for j, (_, _, size, _) in enumerate(items)]  # (1, 3, h, w)
             if shared is not None:
-                y = pipeline.run_levels(self.networks, x, lvls, PlainStep(shared, alphas, kind), tile_size=tile_size)
+                steps = [PlainStep(shared, run.alphas, run.transform)] * len(items)
+                y = pipeline.run_levels(self.networks, x, run.levels, steps[0], tile_size=run.tile_size)
             else:  # histogram mode: each content recolours the style images itself
-                y = torch.cat([self._one_recolored(x[j : j + 1], base[j : j + 1], style, weights, lvls, alphas, kind, tile_size, measure)
-                               for j in range(len(items))])  # fmt: skip
-            if mode == "luminance":
-                y = keep_luminance(y[..., : size[0], : size[1]], base)
-            for j, (i, _, _, src) in enumerate(items):
-                results[i] = pipeline.finish(y[j : j + 1], size, src)
-                if progress is not None:
-                    progress(sum(r is not None for r in results), len(results), "")
+                steps = [PlainStep(self._style(style, weights, run, {**measure, "recolor": b}), run.alphas, run.transform)
+                         for b in bases]  # fmt: skip
+                y = torch.cat([pipeline.run_levels(self.networks, x[j : j + 1], run.levels, st, tile_size=run.tile_size)
+                               for j, st in enumerate(steps)])  # fmt: skip
+            for j, (i, _, size, src) in enumerate(items):
+                out = self._after_levels(y[j : j + 1, :, : size[0], : size[1]], bases[j], steps[j], run, tick)
+                results[i] = pipeline.finish(out, size, src)
+                if tick is not None:
+                    tick("")
 
         for i, content in enumerate(contents):
-            x, size, src = pipeline.prepare(content, max_size, self.device, downscale=down)
+            x, size, src = pipeline.prepare(content, max_size, self.device, downscale=run.downscale)
+            pipeline.check_smoothing(run.smoothing if run.photorealistic else "", size)
             group = pending.setdefault(tuple(x.shape), [])
             group.append((i, x, size, src))
             if len(group) >= self.networks.batch_limit(*x.shape[-2:], batch_size):
@@ -358,11 +382,6 @@ class Model:
         for group in pending.values():
             flush(group)
         return results
-
-    def _one_recolored(self, x, base, style, weights, lvls, alphas, kind, tile_size, measure) -> torch.Tensor:
-        """One image of a batch in histogram mode: its own recoloured style."""
-        st = pipeline.resolve_style(self.networks, style, weights, lvls, recolor=base, **measure)
-        return pipeline.run_levels(self.networks, x, lvls, PlainStep(st, alphas, kind), tile_size=tile_size)
 
     @torch.inference_mode()
     def texture(
@@ -418,6 +437,14 @@ class Model:
         x, size, src = pipeline.prepare(content, max_size, self.device, downscale=parse_flag(downscale, "downscale"))
         y = self.decode(self.networks.encode_level(x, lv), lv).clamp(0, 1)
         return pipeline.finish(y, size, src)
+
+
+def _counter(progress: Progress | None, start: int, total: int):
+    """``tick(what)`` calling progress(start + 1, total, what), then start + 2, ...; None without ``progress``."""
+    if progress is None:
+        return None
+    count = itertools.count(start + 1)
+    return lambda what: progress(next(count), total, what)
 
 
 _models: dict[str, Model] = {}

@@ -69,6 +69,7 @@ def resolve_style(model, sources: Sequence[str], weights, kw: Mapping[str, Any],
     themselves with the weights and the blend method.
     """
     from .api import PREVIEW_SIZE
+    from .refine import REFINE_LEVELS
     from .style import Style
 
     run = dict(kw)
@@ -79,7 +80,8 @@ def resolve_style(model, sources: Sequence[str], weights, kw: Mapping[str, Any],
     if run.get("preview"):  # as stylize(preview=True) measures style images: at PREVIEW_SIZE at most
         style_size = PREVIEW_SIZE if style_size is None else min(style_size, PREVIEW_SIZE)
     method = run.pop("blend_method", "linear")
-    measure = {"levels": run.get("levels"), "style_size": style_size, "downscale": run.get("downscale", False)}
+    levels = REFINE_LEVELS if run.get("refine") else run.get("levels")  # refinement matches them all, as stylize measures
+    measure = {"levels": levels, "style_size": style_size, "downscale": run.get("downscale", False)}
     if apart or (len(styles) == 1 and weights is None):
         measured = [model.compute_style(s, **measure) for s in styles]
         return (measured if apart else measured[0]), run
@@ -156,8 +158,9 @@ def _cmd_batch(args) -> int:
     specs = style_specs(args.style)
     paths = list_images(args.content)
     out = check_output_folder(args.output, args.format)
+    kw = engine_kwargs(args)  # checked before the model loads
     model = _load(args)  # measures the style once, here; Ray's workers load their own
-    style, kw = resolve_style(model, [s.source for s in specs], _weights(specs), engine_kwargs(args))
+    style, kw = resolve_style(model, [s.source for s in specs], _weights(specs), kw)
     inputs = (*paths, *(s.source for s in specs))
     if not args.ray:
         return _folder_job(args, paths, out, render_locally(model, style, kw), inputs)
@@ -176,8 +179,9 @@ def _cmd_video(args) -> int:
     from .video import stylize_video
 
     specs = style_specs(args.style)
+    kw = engine_kwargs(args)
     model = _load(args)
-    style, kw = resolve_style(model, [s.source for s in specs], _weights(specs), engine_kwargs(args))
+    style, kw = resolve_style(model, [s.source for s in specs], _weights(specs), kw)
     kw.pop("downscale")  # it applied to the style images; stylize_video decodes the frames at their own size
     bar = None
 

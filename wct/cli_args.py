@@ -3,10 +3,11 @@ sub-command's own usage with "did you mean" hints, and the small text syntaxes (
 
 Each option is one ``Option`` row of ``OPTIONS``: its flags, its argparse keywords, the sub-commands that take it, and
 the engine keyword it sets (``engine_kwargs`` collects those for a parsed command line). Defaults are the engine's own
-constants (or its functions' defaults). A new engine option is one row, e.g. an optional step count for
-``Model.stylize(refine=N)``::
+constants (or its functions' defaults). A new engine option is one row, e.g. the optional step count of
+``Model.stylize(refine=N)``, checked by the engine's own parser before any work (``value``)::
 
-    _option("--refine", ["stylize"], "refine", nargs="?", type=int, const=REFINE_STEPS, default=0, metavar="N", help="...")
+    _option("--refine", ["stylize", "batch"], "refine", value=lambda a: parse_refine(a.refine), nargs="?",
+            type=_count_arg, const=REFINE_STEPS, default=0, metavar="N", help="...")
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ from .api import (
     DEFAULT_SIZE,
     DEFAULT_STYLE_SIZE,
     DEFAULT_TILE_SIZE,
+    DEFAULT_TRANSFORM,
+    PHOTO_ALPHA,
+    PHOTO_LEVELS,
     PRECISIONS,
     PRESERVE_COLOR,
     PREVIEW_LEVELS,
     PREVIEW_SIZE,
+    REFINE_STEPS,
+    SMOOTHING,
     Model,
 )
 from .distributed import stylize_on_ray
 from .errors import InputError
-from .options import BLEND_METHODS, parse_tile_size
+from .options import BLEND_METHODS, TRANSFORMS, parse_refine, parse_tile_size
 from .video import FLOW_BLEND, STATS_MOMENTUM, stylize_video
 
 __all__ = [
@@ -133,6 +139,14 @@ def _size_arg(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"expected a number of pixels or 'full', got {text!r}") from None
 
 
+def _count_arg(text: str) -> int | str:
+    """A whole number, or the text as given (for the engine to refuse with its own message, before any work)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def _tile_size_arg(text: str) -> int:
     try:
         return parse_tile_size(int(text))  # type: ignore[return-value]
@@ -172,16 +186,19 @@ def _half(args: argparse.Namespace) -> bool | str:
     return True if args.half else PRECISIONS[args.precision or "float32"]
 
 
-def _alpha(args: argparse.Namespace) -> float | dict:
-    """--alpha, with the --level-alpha overrides as a per-level mapping."""
+def _alpha(args: argparse.Namespace) -> float | dict | None:
+    """--alpha (None: the engine's default for the mode), with the --level-alpha overrides as a per-level mapping."""
     per_level = parse_level_values(getattr(args, "level_alpha", None), "--level-alpha")
     if not per_level:
         return args.alpha
-    return {**{k: v[0] if len(v) == 1 else v for k, v in per_level.items()}, "default": args.alpha}
+    levels = {k: v[0] if len(v) == 1 else v for k, v in per_level.items()}
+    return levels if args.alpha is None else {**levels, "default": args.alpha}
 
 
 def _run_levels(args: argparse.Namespace) -> str | tuple[str, ...]:
-    return args.levels or (PREVIEW_LEVELS if getattr(args, "preview", False) else DEFAULT_LEVELS)
+    if args.levels:
+        return args.levels
+    return PHOTO_LEVELS if args.photo else PREVIEW_LEVELS if getattr(args, "preview", False) else DEFAULT_LEVELS
 
 
 def _option(flags: str | tuple[str, ...], commands: Iterable[str], keyword: str | None = None, *, stage: str = "run",
@@ -205,8 +222,8 @@ OPTIONS: tuple[Option, ...] = (
     # what to stylize with, and how strongly
     _option(STYLE, ["stylize"], action="append", metavar="STYLE[:WEIGHT]", help=STYLE_HELP),
     _option(STYLE, ["video", "batch"], action="append", required=True, metavar="STYLE[:WEIGHT]", help=STYLE_HELP),
-    _option("--alpha", RUNS, "alpha", value=_alpha, type=float, default=DEFAULT_ALPHA,
-            help=f"style strength in [0, 1] (default {DEFAULT_ALPHA})"),
+    _option("--alpha", RUNS, "alpha", value=_alpha, type=float, default=None,
+            help=f"style strength in [0, 1] (default {DEFAULT_ALPHA}; with --photo {PHOTO_ALPHA})"),
     _option("--levels", RUNS, "levels", value=_run_levels, default=None,
             help=f"comma-separated levels, e.g. relu5_1,relu4_1 (default: {_levels})"),
     _option("--levels", ["style", "texture"], "levels", default=None, help="comma-separated levels (default: all five)"),
@@ -219,6 +236,18 @@ OPTIONS: tuple[Option, ...] = (
             help="style strength for one level (repeat; others use --alpha)"),
     _option("--blend", STYLED, "blend_method", choices=BLEND_METHODS, default=BLEND_METHODS[0],
             help=f"how several styles are mixed (default {BLEND_METHODS[0]})"),
+    _option("--transform", RUNS, "transform", choices=TRANSFORMS, default=DEFAULT_TRANSFORM,
+            help=f"the feature transform: wct (whitening and coloring) or ost (optimal transport) (default {DEFAULT_TRANSFORM})"),
+    # photorealistic mode, refinement
+    _option("--photo", RUNS, "photorealistic", action="store_true",
+            help=f"photorealistic: a photo out (WCT at {', '.join(PHOTO_LEVELS)}, then edge-aware smoothing by the content)"),
+    _option("--smoothing", RUNS, "smoothing", choices=SMOOTHING, default=SMOOTHING[0],
+            help="--photo's smoothing: exact (closed form, up to 2 MP, ~20 s at 512 px), fast (guided filter, any size) "
+                 f"or auto (exact up to 128x128 px) (default {SMOOTHING[0]})"),
+    _option("--refine", ["stylize", "batch"], "refine", value=lambda a: parse_refine(a.refine), nargs="?", type=_count_arg,
+            const=REFINE_STEPS, default=0, metavar="N",
+            help=f"then N steps of optimisation on the image toward the style's feature statistics (bare --refine: "
+                 f"{REFINE_STEPS}; default 0: none)"),
     # creative controls
     _option("--mask", ["stylize"], "masks", action="append", metavar="MASK",
             help="spatial control: one grayscale mask per -s, in order (white = that style)"),

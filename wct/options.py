@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from .encoder import LEVELS, parse_level
 from .errors import InputError
@@ -27,6 +28,11 @@ __all__ = [
     "TRANSFORMS",
     "DEFAULT_KEY",
     "PRECISIONS",
+    "PHOTO_LEVELS",
+    "PHOTO_ALPHA",
+    "SMOOTHING",
+    "REFINE_STEPS",
+    "MAX_REFINE_STEPS",
     "Levels",
     "Weights",
     "Alpha",
@@ -42,6 +48,10 @@ __all__ = [
     "parse_half",
     "parse_flag",
     "parse_count",
+    "parse_refine",
+    "parse_smoothing",
+    "RunOptions",
+    "parse_run",
     "normalize_weights",
     "per_level",
     "level_weights",
@@ -65,6 +75,13 @@ PRESERVE_COLOR = ("luminance", "histogram")
 BLEND_METHODS = ("linear", "wasserstein")
 DEFAULT_KEY = "default"  # in a per-level mapping, the value for every level not named
 PRECISIONS = {"float32": False, "half": True, "auto": "auto"}  # precision names -> load(half=...)
+# photorealistic=True: WCT at the shallowest level only, whose decoder reconstructs nearly losslessly (37.8 dB held-out;
+# relu2_1 33.5 dB, relu3_1 28.6 dB), at full strength, then edge-aware smoothing (benchmarks/photoreal.py measured it)
+PHOTO_LEVELS = ("relu1_1",)
+PHOTO_ALPHA = 1.0
+SMOOTHING = ("auto", "exact", "fast")  # photorealistic smoothing: see wct.smoothing.smooth
+REFINE_STEPS = 30  # what refine=True and the CLI's bare --refine run: the documented default step count
+MAX_REFINE_STEPS = 1000
 
 
 def is_many(style) -> bool:
@@ -98,9 +115,10 @@ def parse_alpha(alpha: float) -> float:
     return a
 
 
-def parse_alphas(alpha: Alpha, levels: Sequence[str], fallback: float = DEFAULT_ALPHA) -> dict[str, float]:
-    """Style strength per level: one number for all, or {level: number, "default": number} (others: ``fallback``)."""
-    return per_level(alpha, levels, parse_alpha, fallback)
+def parse_alphas(alpha: Alpha | None, levels: Sequence[str], fallback: float = DEFAULT_ALPHA) -> dict[str, float]:
+    """Style strength per level: one number for all, or {level: number, "default": number} (others: ``fallback``);
+    None: ``fallback`` everywhere."""
+    return per_level(fallback if alpha is None else alpha, levels, parse_alpha, fallback)
 
 
 def parse_preserve_color(mode: str | None) -> str | None:
@@ -179,6 +197,69 @@ def parse_count(value: int, name: str, low: int = 0, high: int | None = None) ->
         span = f">= {low}" if high is None else f"in {low}..{high}"
         raise InputError(f"{name} must be a whole number {span}, got {value!r}")
     return value
+
+
+def parse_refine(refine: int | bool) -> int:
+    """A refinement step count: 0 (off), a whole number up to MAX_REFINE_STEPS, or True for REFINE_STEPS."""
+    if refine is True:
+        return REFINE_STEPS
+    if refine is False:
+        return 0
+    return parse_count(refine, "refine", 0, MAX_REFINE_STEPS)
+
+
+def parse_smoothing(method: str) -> str:
+    if method not in SMOOTHING:
+        raise InputError(f"smoothing must be one of {', '.join(map(repr, SMOOTHING))}, got {method!r}")
+    return method
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The checked options of a run (``stylize``, ``stylize_batch``, ``stylize_video``), defaults resolved."""
+
+    levels: tuple[str, ...]
+    alphas: dict[str, float]
+    transform: str
+    tile_size: int | None
+    downscale: bool
+    photorealistic: bool = False
+    smoothing: str = "auto"
+    refine: int = 0
+    preserve_color: str | None = None
+    preview: bool = False
+
+
+def parse_run(
+    *,
+    levels: Levels | None,
+    alpha: Alpha | None,
+    transform: str,
+    tile_size: int | None,
+    downscale: bool,
+    photorealistic: bool = False,
+    smoothing: str = "auto",
+    refine: int | bool = 0,
+    preserve_color: str | None = None,
+    preview: bool = False,
+) -> RunOptions:
+    """Every option of a run checked (InputError names the first bad one), with the defaults the mode implies: levels
+    DEFAULT_LEVELS, PREVIEW_LEVELS with ``preview``, PHOTO_LEVELS with ``photorealistic`` (which wins); alpha
+    DEFAULT_ALPHA, or PHOTO_ALPHA with ``photorealistic``, for the levels it does not set."""
+    photo, quick = parse_flag(photorealistic, "photorealistic"), parse_flag(preview, "preview")
+    lvls = parse_levels((PHOTO_LEVELS if photo else PREVIEW_LEVELS if quick else DEFAULT_LEVELS) if levels is None else levels)
+    return RunOptions(
+        levels=lvls,
+        alphas=parse_alphas(alpha, lvls, PHOTO_ALPHA if photo else DEFAULT_ALPHA),
+        transform=parse_transform(transform),
+        tile_size=parse_tile_size(tile_size),
+        downscale=parse_flag(downscale, "downscale"),
+        photorealistic=photo,
+        smoothing=parse_smoothing(smoothing),
+        refine=parse_refine(refine),
+        preserve_color=parse_preserve_color(preserve_color),
+        preview=quick,
+    )
 
 
 def normalize_weights(weights: Sequence[float] | None, count: int) -> list[float]:

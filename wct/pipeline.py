@@ -25,6 +25,7 @@ from .errors import InputError
 from .image import ImageInput, Source, from_tensor, pad_to_multiple, resize_to, to_tensor, working_size
 from .networks import Networks
 from .options import DEFAULT_TRANSFORM, is_many, level_weights, parse_blend_method, parse_size
+from .smoothing import EXACT_MAX_PIXELS, smooth
 from .spatial import masks_at
 from .style import Style
 from .tiling import run_level_tiled
@@ -37,6 +38,8 @@ __all__ = [
     "Progress",
     "run_levels",
     "tile_core",
+    "photo_finish",
+    "check_smoothing",
     "prepare",
     "finish",
     "measure_style",
@@ -138,6 +141,23 @@ def run_levels(
             if progress is not None:
                 progress(r * len(levels) + i + 1, total, lv)
     return x
+
+
+def photo_finish(y: torch.Tensor, content: torch.Tensor, smoothing: str = "auto") -> torch.Tensor:
+    """The photorealistic mode's last step on stylized images y (B, 3, h, w) of ``content`` (B|1, 3, h, w), after the
+    levels (after tiling too, so no tile seams can show): edge-aware smoothing guided by the content
+    (``wct.smoothing.smooth`` by ``smoothing``, "auto", "exact" or "fast"); [0, 1] out."""
+    return smooth(y, content, method=smoothing)
+
+
+def check_smoothing(smoothing: str, size: tuple[int, int]) -> None:
+    """Refuse ``smoothing="exact"`` for a working image of ``size`` (h, w) over EXACT_MAX_PIXELS, before any work."""
+    h, w = size
+    if smoothing == "exact" and h * w > EXACT_MAX_PIXELS:
+        raise InputError(
+            f"smoothing='exact' is limited to {EXACT_MAX_PIXELS:,} pixels (about 1448x1448: time and memory), got {w}x{h}; "
+            "use smoothing='fast' or 'auto' (--smoothing fast: the guided filter, any size), or a smaller max_size (--size)"
+        )
 
 
 def prepare(

@@ -26,18 +26,7 @@ from PIL import Image
 
 from . import pipeline
 from .api import Model, _default
-from .options import (
-    DEFAULT_ALPHA,
-    DEFAULT_LEVELS,
-    DEFAULT_SIZE,
-    DEFAULT_STYLE_SIZE,
-    DEFAULT_TRANSFORM,
-    parse_alphas,
-    parse_levels,
-    parse_size,
-    parse_tile_size,
-    parse_transform,
-)
+from .options import DEFAULT_SIZE, DEFAULT_STYLE_SIZE, DEFAULT_TRANSFORM, parse_run, parse_size
 from .errors import InputError, OutputError
 from .files import atomic_write
 from .image import pad_to_multiple, resize_to, working_size
@@ -273,13 +262,14 @@ class TemporalStep:
 
 
 class _Stylizer:
-    """Frames through the networks in batches (the pipeline with a TemporalStep), then the flow blend."""
+    """Frames through the networks in batches (the pipeline with a TemporalStep), the photorealistic smoothing when
+    ``smoothing`` names its method, then the flow blend."""
 
     def __init__(self, model: Model, style, alphas, levels, size, momentum: float, blend: float, tile_size: int | None = None,
-                 transform: str = DEFAULT_TRANSFORM) -> None:  # fmt: skip
+                 transform: str = DEFAULT_TRANSFORM, smoothing: str | None = None) -> None:  # fmt: skip
         self.networks, self.levels, self.size = model.networks, levels, size
         self.step = TemporalStep(style, alphas, momentum, transform)
-        self.blend, self.tile_size = blend, tile_size
+        self.blend, self.tile_size, self.smoothing = blend, tile_size, smoothing
         self.prev_in: np.ndarray | None = None  # the previous input and output frames at the working size
         self.prev_out: np.ndarray | None = None
 
@@ -301,6 +291,8 @@ class _Stylizer:
         x, (h, w) = pad_to_multiple(torch.cat(small).to(self.networks.device), 16)
         with torch.inference_mode():
             y = pipeline.run_levels(self.networks, x, self.levels, self.step, tile_size=self.tile_size)[..., :h, :w]
+            if self.smoothing is not None:  # each frame guided by itself, before the flow blend
+                y = pipeline.photo_finish(y, x[..., :h, :w], self.smoothing)
         outs = []
         for inp, styl in zip(self.inputs(frames), y):
             out = _to_uint8(styl)
@@ -380,12 +372,14 @@ def stylize_video(
     model: Model | None = None,
     device: str | torch.device | None = None,
     weights=None,
-    alpha=DEFAULT_ALPHA,
+    alpha=None,
     levels=None,
     max_size: int | None = DEFAULT_SIZE,
     style_size: int | None = DEFAULT_STYLE_SIZE,
     blend_method: str = "linear",
     transform: str = DEFAULT_TRANSFORM,
+    photorealistic: bool = False,
+    smoothing: str = "auto",
     coherent: bool = True,
     flow_blend: float = FLOW_BLEND,
     stats_momentum: float = STATS_MOMENTUM,
@@ -400,6 +394,7 @@ def stylize_video(
         source, output: video files (output: .mp4, .mov, .mkv or .webm); the output has the input's frame
             count, size and timestamps, and its audio (copied, or re-encoded when the container needs it).
         style, weights, alpha, levels, style_size, blend_method, transform: as ``stylize``; the style is measured once.
+        photorealistic, smoothing: as ``stylize``: each frame is smoothed guided by itself (before the flow blend).
         max_size: long side the frames are stylized at (the result is scaled back to the input's size).
         coherent: False gives plain per-frame WCT (it flickers); True blends the previous output, warped along
             the input's optical flow, into the pixels the flow tracks (``flow_blend`` of it), and, when
@@ -421,26 +416,28 @@ def stylize_video(
     _check_output(src, out, overwrite)
     info = probe(src)
     model = model if model is not None else _default(device)
-    lvls = parse_levels(DEFAULT_LEVELS if levels is None else levels)
-    alphas = parse_alphas(alpha, lvls)
-    tile_size = parse_tile_size(tile_size)
-    kind = parse_transform(transform)
+    run = parse_run(levels=levels, alpha=alpha, transform=transform, tile_size=tile_size, downscale=False,
+                    photorealistic=photorealistic, smoothing=smoothing)  # fmt: skip
+    lvls, alphas, tile_size, kind = run.levels, run.alphas, run.tile_size, run.transform
+    size = working_size(info.height, info.width, parse_size(max_size))
+    pipeline.check_smoothing(run.smoothing if run.photorealistic else "", size)
+    smoothing_method = run.smoothing if run.photorealistic else None
     with torch.inference_mode():
         st = pipeline.resolve_style(model.networks, style, weights, lvls, style_size, method=blend_method)
-    size = working_size(info.height, info.width, parse_size(max_size))
     per_pass = model.networks.batch_limit(-(-size[0] // 16) * 16, -(-size[1] // 16) * 16, batch_size)
     from . import __version__
 
     stat = src.stat()
     job = {"wct": __version__, "source": str(src.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
            "style": _fingerprint(st, lvls), "alphas": alphas, "levels": list(lvls), "size": list(size),
-           "transform": kind, "flow_blend": blend, "stats_momentum": momentum, "batch_size": per_pass, "tile_size": tile_size}  # fmt: skip
+           "transform": kind, "smoothing": smoothing_method, "flow_blend": blend, "stats_momentum": momentum,
+           "batch_size": per_pass, "tile_size": tile_size}  # fmt: skip
     store = FrameStore(out, job)
     done = store.open()
-    run = _Stylizer(model, st, alphas, lvls, size, momentum, blend, tile_size, kind)
+    frames = _Stylizer(model, st, alphas, lvls, size, momentum, blend, tile_size, kind, smoothing_method)
     if done:
-        run.stats = {lv: (m.to(model.device), c.to(model.device)) for lv, (m, c) in store.state().items()}
-        run.prev_out = store.frame(done - 1)
+        frames.stats = {lv: (m.to(model.device), c.to(model.device)) for lv, (m, c) in store.state().items()}
+        frames.prev_out = store.frame(done - 1)
     if progress is not None:
         progress(done, max(info.frames, done), "")
     index = 0
@@ -448,9 +445,9 @@ def stylize_video(
         if index + len(batch) <= done:  # finished earlier
             index += len(batch)
             if index == done:
-                run.prev_in = run.inputs(batch[-1:])[0]
+                frames.prev_in = frames.inputs(batch[-1:])[0]
             continue
-        store.commit(index, run(batch), run.stats)
+        store.commit(index, frames(batch), frames.stats)
         index += len(batch)
         if progress is not None:
             progress(index, max(info.frames, index), "")

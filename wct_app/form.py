@@ -2,9 +2,11 @@
 parameters of the API endpoints.
 
 Each field says which endpoint first takes it: ``/stylize`` takes the first five fields, ``/stylize_advanced`` those
-and the next seven, the browser form everything (it adds the region painter). A field of one widget per style slot
-(``slot="style"``) is SLOTS API parameters, ``style_1`` .. ``style_4``. Adding a control is one field here and its
-widget in app.py (under the same name); ``inputs`` refuses a layout that misses one.
+and the next ten, the browser form everything (it adds the region painter). New fields go after the last of
+their endpoint, so older clients' calls keep their meaning (an input left out takes its widget's initial value).
+A field of one widget per style slot (``slot="style"``) is SLOTS API parameters, ``style_1`` .. ``style_4``. Adding
+a control is one field here and its widget in app.py (under the same name); ``inputs`` refuses a layout that misses
+one.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import gradio as gr
 import wct
 import wct.style
 
-__all__ = ["ADVANCED", "BLENDS", "FORM", "PRESERVE", "SLOTS", "STYLIZE", "Job", "choice", "handler", "inputs", "params"]
+__all__ = ["ADVANCED", "BLENDS", "FORM", "PRESERVE", "SLOTS", "STYLIZE", "TRANSFORMS", "Job", "choice", "handler", "inputs",
+           "params"]  # fmt: skip
 
 SLOTS = 4  # style image slots
 STYLIZE, ADVANCED, FORM = "stylize", "stylize_advanced", "form"  # each takes its own fields and those of the ones before
 ENDPOINTS = (STYLIZE, ADVANCED, FORM)
 PRESERVE = {"off": None, **{mode: mode for mode in wct.api.PRESERVE_COLOR}}  # radio choice -> preserve_color
 BLENDS = wct.options.BLEND_METHODS
+TRANSFORMS = wct.options.TRANSFORMS
 
 
 def _meta(since: str = ADVANCED, *, slot: str | None = None, param: str | None = None) -> dict:
@@ -52,6 +56,9 @@ class Job:
     fine_weights: tuple = field(default=(1.0,) * SLOTS, metadata=_meta(slot="fine_weight"))
     fine_alpha: Any = field(default=wct.api.DEFAULT_ALPHA, metadata=_meta())
     blend: Any = field(default="linear", metadata=_meta())
+    refine: Any = field(default=0, metadata=_meta())  # optimisation steps after the transfer
+    transform: Any = field(default=wct.api.DEFAULT_TRANSFORM, metadata=_meta())
+    photo: Any = field(default=False, metadata=_meta(param="photorealistic"))
     painting: Any = field(default=None, metadata=_meta(FORM))  # the region painter: {"background", "layers", "composite"}
 
     @classmethod

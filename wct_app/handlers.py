@@ -35,6 +35,16 @@ class TimeLimitExceeded(Exception):
     """A request ran past the app's time limit; raised between steps, so the worker is freed at the next one."""
 
 
+def _step_text(done: int, what: str, plan: Plan) -> str:
+    """The progress bar's words after one step of the engine: a level, a refinement step, the smoothing."""
+    levels = len(plan.levels)
+    if what == "refine":
+        return f"refining {done - levels}/{plan.refine}"
+    if what == "smooth":
+        return "smoothed"
+    return f"{what} done ({done}/{levels})"
+
+
 def _error(exc: BaseException) -> gr.Error:
     """A modal message (escaped: Gradio renders it as HTML) without a stack trace."""
     return gr.Error(html.escape(str(exc), quote=False), print_exception=False)
@@ -139,8 +149,8 @@ class App:
             style = self._mix(list(styles.values()), plan.mix, plan)
             weights = plan.mix if isinstance(style, list) else None  # histogram mode: the engine blends the images
 
-        def step(done: int, total: int, level: str) -> None:  # an exception here stops wct's loop over the levels
-            progress(done / total, desc=f"{level} done ({done}/{total})")
+        def step(done: int, total: int, what: str) -> None:  # an exception here stops wct's run at its next step
+            progress(done / total, desc=_step_text(done, what, plan))
             if done < total:
                 check_time()
 
@@ -157,6 +167,9 @@ class App:
                 max_size=plan.size,
                 preserve_color=plan.preserve,
                 blend_method=plan.blend,
+                transform=plan.transform,
+                refine=plan.refine,
+                photorealistic=plan.photo,
                 progress=step,
             )
         except wct.ImageError as exc:
@@ -175,7 +188,8 @@ class App:
         except TimeLimitExceeded:
             log.warning("a request was stopped after the time limit of %g s", self.time_limit)
             msg = f"stopped: the request took longer than the time limit of {self.time_limit:g} s"
-            raise gr.Error(f"{msg}; choose a smaller output size or fewer levels", print_exception=False) from None
+            hint = "choose a smaller output size, fewer levels or fewer refinement steps"
+            raise gr.Error(f"{msg}; {hint}", print_exception=False) from None
         except (torch.cuda.OutOfMemoryError, MemoryError):
             raise gr.Error("out of memory: choose a smaller output size or fewer levels", print_exception=False) from None
         except Exception as exc:  # keep serving; the log has the trace, the user a sentence

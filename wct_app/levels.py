@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import wct
 import wct.api
 
-__all__ = ["COARSE", "FINE", "PRESETS", "deepest_first", "level_presets"]
+__all__ = ["COARSE", "FINE", "PRESETS", "deepest_first", "level_presets", "photo_settings"]
 
 PRESETS = [  # (name, levels it runs when they all have decoders); labels show the levels actually present
     ("standard", wct.api.DEFAULT_LEVELS),
@@ -38,3 +38,12 @@ def level_presets(available: Iterable[str]) -> dict[str, list[str]]:
             span = f"{have[0]}..{have[-1]}"
         out[f"{name} ({span})"] = have
     return out
+
+
+def photo_settings(on: bool, available: Iterable[str], presets: dict[str, list[str]]) -> tuple[list[str], float]:
+    """(levels, strength) the photo-realistic switch sets: the engine's photo levels that have decoders at full strength
+    (wct.api.PHOTO_LEVELS, PHOTO_ALPHA) when switched on, the default preset at the default strength when off."""
+    if not on:
+        return next(iter(presets.values())), wct.api.DEFAULT_ALPHA
+    have = deepest_first(lv for lv in wct.api.PHOTO_LEVELS if lv in set(available))
+    return have or deepest_first(available)[-1:], wct.api.PHOTO_ALPHA

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_SIZE",
     "LIVE_SECONDS",
     "MAX_BODY_BYTES",
+    "MAX_REFINE_STEPS",
     "MAX_SIZE",
     "MAX_UPLOAD_BYTES",
     "MIN_SIZE",
@@ -45,6 +46,7 @@ STYLE_SIZE = wct.DEFAULT_STYLE_SIZE  # long side the style images are measured a
 MIN_SIZE = 64  # output long side, px
 MAX_SIZE = {"cpu": 1024, "cuda": 2048}  # output long side cap per device type (others: the CPU's)
 DEFAULT_SIZE = {"cpu": wct.DEFAULT_SIZE, "cuda": 1024}
+MAX_REFINE_STEPS = 50  # the refine slider's top: about 2.3 s a step at 512 px on a CPU core (README), within TIME_LIMIT
 LIVE_SECONDS = 2.0  # slider releases re-render by themselves when the last run took less than this
 STYLE_CACHE_ENTRIES = 32  # one entry is ~2.4 MB for all five levels
 OUTPUT_TTL = 3600  # seconds uploads and results are kept (Gradio's delete_cache, plus our own folders)

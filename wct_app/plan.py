@@ -1,7 +1,8 @@
 """A request's form values -> a Plan for the engine: files resolved, slots matched, the mix and strength per level.
 
 What only the app knows is checked here: a content and at least one style image, masks and strokes for slots that
-have a style, the output size within the app's limits, levels it offers, radio values among the radio's choices.
+have a style, the output size and the refinement steps within the app's limits, levels it offers, radio values among
+the radio's choices.
 Everything the engine knows (alpha, weights, images, masks) is the engine's to refuse, with its own message.
 """
 
@@ -13,9 +14,9 @@ from typing import Any
 import wct
 
 from .files import Files
-from .form import BLENDS, PRESERVE, Job, choice
+from .form import BLENDS, PRESERVE, TRANSFORMS, Job, choice
 from .levels import COARSE, deepest_first
-from .limits import MIN_SIZE
+from .limits import MAX_REFINE_STEPS, MIN_SIZE
 from .masks import PAINT, strokes
 
 __all__ = ["Plan", "make_plan", "pick"]
@@ -34,6 +35,9 @@ class Plan:
     preserve: str | None
     mix: Any  # weights of the used slots, or {level: weights, "default": weights}
     blend: str
+    refine: int = 0
+    transform: str = "wct"
+    photo: Any = False  # the engine checks it (photorealistic=)
 
 
 def make_plan(job: Job, files: Files, *, available: list[str], max_size: int) -> Plan:
@@ -51,12 +55,14 @@ def make_plan(job: Job, files: Files, *, available: list[str], max_size: int) ->
     levels = _levels(job.levels, available)
     preserve = None if job.preserve is None else PRESERVE[choice(job.preserve, list(PRESERVE), "colour preservation")]
     blend = choice(job.blend, BLENDS, "the blend")
+    transform = choice(job.transform, TRANSFORMS, "the transform")
+    refine = _whole(job.refine, 0, MAX_REFINE_STEPS, "the refinement steps")
     mix, alpha = [w for _, _, w in used], job.alpha
     if job.per_level:  # coarse levels: the main mix and strength; the others: the fine ones
         fine = [fw for slot, fw in enumerate(job.fine_weights, 1) if slot in {s for s, _, _ in used}]
         mix = {**{lv: mix for lv in COARSE}, "default": fine}
         alpha = {**{lv: job.alpha for lv in COARSE}, "default": job.fine_alpha}
-    return Plan(content, used, masks, alpha, size, levels, preserve, mix, blend)
+    return Plan(content, used, masks, alpha, size, levels, preserve, mix, blend, refine, transform, job.photo)
 
 
 def _slot_sources(job: Job, files: Files, have: set[int]) -> dict[int, list]:
@@ -80,10 +86,15 @@ def _slot_sources(job: Job, files: Files, have: set[int]) -> dict[int, list]:
 
 def _size(value: Any, max_size: int) -> int:
     """The output long side: a whole number of pixels within the app's limits."""
+    return _whole(value, MIN_SIZE, max_size, "the output size", " of pixels")
+
+
+def _whole(value: Any, low: int, high: int, what: str, unit: str = "") -> int:
+    """A whole number in low..high (a slider may send 20.0), or a one-sentence refusal naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise wct.InputError(f"the output size must be a number, got {value!r}")
-    if not (MIN_SIZE <= value <= max_size) or value != int(value):
-        raise wct.InputError(f"the output size must be a whole number of pixels from {MIN_SIZE} to {max_size}, got {value:g}")
+        raise wct.InputError(f"{what} must be a number, got {value!r}")
+    if not (low <= value <= high) or value != int(value):
+        raise wct.InputError(f"{what} must be a whole number{unit} from {low} to {high}, got {value:g}")
     return int(value)
 
 
