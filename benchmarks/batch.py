@@ -49,7 +49,7 @@ def main() -> None:
             uncapped = best_of(lambda eight=eight: model.stylize_batch(eight, style, batch_size=4, max_size=None), args.repeats)
         finally:
             wct.networks.CPU_BATCH_PIXELS = cap
-        per = model.networks.batch_limit(side, side, 4)
+        per = model.batch_limit(side, side, 4)
         print(f"{side}px: loop {loop:.2f} s | stylize_batch ({per} per pass) {capped:.2f} s = {loop / capped:.2f}x | "
               f"4 per pass {uncapped:.2f} s = {loop / uncapped:.2f}x")
 

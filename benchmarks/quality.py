@@ -171,9 +171,9 @@ def gatys_race(model: wct.Model, photo: Path, painting: Path, steps: int, cap: f
     t_refine = time.perf_counter() - t0
     c = as_tensor(content)
     with torch.no_grad():
-        target = model.networks.features(c, CONTENT_LEVEL)[CONTENT_LEVEL]
+        target = model.features(c, CONTENT_LEVEL)[CONTENT_LEVEL]
     levels = [lv for lv in REFINE_LEVELS if style.has(lv)]
-    refiner = Refiner(model.networks.features, Targets([style], None, levels, target))
+    refiner = Refiner(model.features, Targets([style], None, levels, target))
     with torch.no_grad():
         goal = float(refiner.loss(as_tensor(refined)))
     class Done(Exception):
@@ -236,7 +236,8 @@ def race(args: argparse.Namespace) -> list[dict]:
     """``gatys_race`` on the first ``--speed-pairs`` pairs, printed as a table with the ratio of the times."""
     model = wct.load(device=args.device, half=args.half)
     steps = wct.api.REFINE_STEPS
-    rows = [gatys_race(model, p, s, steps, args.race_cap) for p, s in pairs(args.photos, args.styles, args.speed_pairs, args.seed)]
+    chosen = pairs(args.photos, args.styles, args.speed_pairs, args.seed)
+    rows = [gatys_race(model, p, s, steps, args.race_cap) for p, s in chosen]
     print(f"\nrefine={steps} against a plain Gatys loop from the content (same loss, size and optimiser), {SIZE} px")
     print("| pair | refine s | its final loss | Gatys s to reach it | Gatys steps | ratio |")
     print("|---|---|---|---|---|---|")
@@ -258,7 +259,7 @@ def summary(rows: list[dict]) -> dict[str, dict[str, float]]:
 def print_table(summ: dict[str, dict[str, float]], count: int) -> None:
     peer = summ["peer"]
     print(f"\n{count} pairs, working size {SIZE} px long side")
-    print(f"| mode | style distance | vs peer | stats loss | structure | vs peer | s/image |")
+    print("| mode | style distance | vs peer | stats loss | structure | vs peer | s/image |")
     print("|---|---|---|---|---|---|---|")
     for name, m in summ.items():
         print(f"| {name} | {m['style_distance']:.3f} | {m['style_distance'] / peer['style_distance']:.3f} | "
@@ -288,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("styles", type=Path, help="a folder of paintings")
     ap.add_argument("--pairs", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--mode", action="append", default=[], help='NAME=JSON of stylize keywords, e.g. \'ost={"transform": "ost"}\'')
+    example = 'ost={"transform": "ost"}'
+    ap.add_argument("--mode", action="append", default=[], help=f"NAME=JSON of stylize keywords, e.g. '{example}'")
     ap.add_argument("--no-defaults", action="store_true", help="run only the --mode modes (and the peer)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--half", default=False, type=lambda s: s if s == "auto" else s.lower() in ("1", "true", "yes"))

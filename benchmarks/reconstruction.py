@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 import wct
-from wct.options import parse_levels
 from wct.image import fit_multiple, to_tensor
 from wct.metrics import psnr, ssim
+from wct.options import parse_levels
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 

@@ -32,9 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import wct  # first: it sets PyTorch's allocator option for the whole process
 import numpy as np
 import torch
+
+import wct  # first: it sets PyTorch's allocator option for the whole process
 from wct import smoothing
 from wct.metrics import color_transfer_fraction
 
@@ -82,7 +83,8 @@ def solvers(c: torch.Tensor, y: torch.Tensor) -> dict:
     d = np.asarray(aff.sum(axis=1)).ravel()
     system = (sp.diags_array((1 + smoothing.LAMBDA) * d) - aff).tocsr()
     rhs = yp * (smoothing.LAMBDA * d)[:, None]
-    cg = lambda: smoothing._block_cg(system, rhs, yp, system.diagonal(), smoothing.CG_TOL, smoothing.CG_MAX_ITER)
+    def cg():
+        return smoothing._block_cg(system, rhs, yp, system.diagonal(), smoothing.CG_TOL, smoothing.CG_MAX_ITER)
     rows = {}
     wall, cpu, (x_cg, it) = timed(cg, 1)
     rows["cg_jacobi"] = {"wall": wall, "cpu": cpu, "iterations": it}
@@ -91,7 +93,8 @@ def solvers(c: torch.Tensor, y: torch.Tensor) -> dict:
 
         def amg():
             m = pyamg.smoothed_aggregation_solver(system, symmetry="symmetric", max_coarse=1000).aspreconditioner(cycle="V")
-            solve = lambda r: np.stack([m @ r[:, i] for i in range(3)], 1)
+            def solve(r):
+                return np.stack([m @ r[:, i] for i in range(3)], 1)
             return _pcg(system, rhs, yp, solve, smoothing.CG_TOL)
 
         wall, cpu, (x_amg, it) = timed(amg, 1)
@@ -106,7 +109,8 @@ def solvers(c: torch.Tensor, y: torch.Tensor) -> dict:
 
 def _pcg(a, b, x0, precondition, tol, max_iter=3000):
     """Block CG as in wct.smoothing, with any preconditioner (for the comparison only)."""
-    dot = lambda u, v: np.einsum("nk,nk->k", u, v)
+    def dot(u, v):
+        return np.einsum("nk,nk->k", u, v)
     x = x0.copy()
     r = b - a @ x
     z = precondition(r)
@@ -143,7 +147,8 @@ def child(path: str, side: int, repeats: int, cache: Path) -> dict:
     elif path == "mode":  # the whole photorealistic mode: shallow WCT by a loaded model, then the fast path
         model = wct.load()
         levels = ["relu2_1", "relu1_1"]
-        run = lambda: smoothing.smooth(model.stylize(c, s, levels=levels, alpha=1.0, max_size=None), c, method="fast")
+        def run():
+            return smoothing.smooth(model.stylize(c, s, levels=levels, alpha=1.0, max_size=None), c, method="fast")
         row["wall"], row["cpu"], out = timed(run, repeats)
         row["wct_only_wall"] = timed(lambda: model.stylize(c, s, levels=levels, alpha=1.0, max_size=None), repeats)[0]
     elif path == "affinity":
@@ -204,12 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     jobs += [(path, side) for side in sorted(solver_sizes) for path in ("prepare", "solvers")]
     jobs += [("big", args.big)] if args.big else []
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; wall and CPU seconds are medians; the machine may be shared"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; wall and CPU seconds are medians; "
+        "the machine may be shared"
     )
     cache = Path(tempfile.mkdtemp(prefix="wct-smoothing-"))
     for path, side in jobs:
         cmd = [sys.executable, __file__, "--child", path, str(side), str(cache), "--repeats", str(args.repeats),
-               "--exact-repeats", str(args.exact_repeats), "--threads", str(args.threads), "--content", str(args.content), "--style", str(args.style)]  # fmt: skip
+               "--exact-repeats", str(args.exact_repeats), "--threads", str(args.threads),
+               "--content", str(args.content), "--style", str(args.style)]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if path == "prepare" and not done.returncode:
             continue

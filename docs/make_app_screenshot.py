@@ -20,11 +20,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # app.py and wct_app/ live in the repository's root
 
-from PIL import Image
+from PIL import Image  # noqa: E402 (after the path)
 
-import app
-import wct
-from wct_app.limits import ASSETS
+import app  # noqa: E402
+import wct  # noqa: E402
+from wct_app.limits import ASSETS  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]

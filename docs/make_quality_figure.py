@@ -29,7 +29,8 @@ def grid(rows: list[list[Image.Image]], labels: list[str]) -> Image.Image:
         for j, img in enumerate(row):
             t = img.convert("RGB")
             t.thumbnail((TILE, TILE), Image.LANCZOS)
-            sheet.paste(t, (pad + j * (TILE + pad) + (TILE - t.width) // 2, label + pad + i * (TILE + pad) + (TILE - t.height) // 2))
+            x = pad + j * (TILE + pad) + (TILE - t.width) // 2
+            sheet.paste(t, (x, label + pad + i * (TILE + pad) + (TILE - t.height) // 2))
     return sheet
 
 

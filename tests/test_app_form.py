@@ -21,9 +21,9 @@ from wct_app.status import header, shares_line
 
 STYLIZE = ["content", "style_1", "style_2", "style_3", "style_4", "weight_1", "weight_2", "weight_3", "weight_4", "alpha",
            "size"]  # fmt: skip
-ADVANCED = STYLIZE + ["levels", "mask_1", "mask_2", "mask_3", "mask_4", "preserve_color", "per_level", "fine_weight_1",
-                      "fine_weight_2", "fine_weight_3", "fine_weight_4", "fine_alpha", "blend", "refine", "transform",
-                      "photorealistic"]  # fmt: skip
+ADVANCED = [*STYLIZE, "levels", "mask_1", "mask_2", "mask_3", "mask_4", "preserve_color", "per_level", "fine_weight_1",
+            "fine_weight_2", "fine_weight_3", "fine_weight_4", "fine_alpha", "blend", "refine", "transform",
+            "photorealistic"]  # fmt: skip
 
 
 @pytest.fixture()
@@ -42,7 +42,7 @@ def test_the_api_parameters_are_the_form_fields_in_the_documented_order(demo):
     endpoints = demo.get_api_info()["named_endpoints"]
     assert [p["parameter_name"] for p in endpoints["/stylize"]["parameters"]] == STYLIZE
     assert [p["parameter_name"] for p in endpoints["/stylize_advanced"]["parameters"]] == ADVANCED
-    assert form.params(form.FORM) == ADVANCED + ["painting"]
+    assert form.params(form.FORM) == [*ADVANCED, "painting"]
 
 
 def test_a_job_takes_its_values_by_name(tmp_path):

@@ -13,8 +13,8 @@ from PIL import Image
 import wct
 from wct.cli import main, parse_level_values
 from wct.color import keep_luminance, match_color, rgb_to_ycbcr, ycbcr_to_rgb
-from wct.spatial import mask_to_tensor, masks_at, prepare_masks
 from wct.options import level_weights
+from wct.spatial import mask_to_tensor, masks_at, prepare_masks
 from wct.style import Style
 from wct.transform import (
     blend_linear,

@@ -8,7 +8,8 @@ import torch
 from conftest import smooth_image
 
 import wct
-from wct.transform import coloring_matrix, masked_wct, mean_and_covariance, ost_matrix, wct as wct_transform, wct_matrix
+from wct.transform import coloring_matrix, masked_wct, mean_and_covariance, ost_matrix, wct_matrix
+from wct.transform import wct as wct_transform
 
 
 def correlated(c: int, n: int, seed: int) -> torch.Tensor:

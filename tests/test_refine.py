@@ -26,7 +26,9 @@ def stats_loss(model: wct.Model, x: torch.Tensor, style: wct.Style, weight: torc
     total = 0.0
     for lv in LEVELS:
         f = flat_features(taps[lv])[0]
-        w = None if weight is None else torch.nn.functional.interpolate(weight[None, None], size=taps[lv].shape[-2:], mode="area").flatten()
+        w = None
+        if weight is not None:
+            w = torch.nn.functional.interpolate(weight[None, None], size=taps[lv].shape[-2:], mode="area").flatten()
         total += float(statistics_loss(f, style.mean(lv), style.covariance(lv), w))
     return total
 
@@ -45,15 +47,16 @@ def test_refinement_lowers_the_statistics_loss_it_minimises(random_model):
     style = random_model.compute_style(STYLES[0], levels=LEVELS)
     start = random_model.stylize(CONTENT, style, levels=[2, 1], max_size=None, alpha=0.6)
     refined = random_model.stylize(CONTENT, style, levels=[2, 1], max_size=None, alpha=0.6, refine=8)
-    before, after = stats_loss(random_model, as_tensor(np.asarray(start)), style), stats_loss(random_model, as_tensor(np.asarray(refined)), style)
+    before = stats_loss(random_model, as_tensor(np.asarray(start)), style)
+    after = stats_loss(random_model, as_tensor(np.asarray(refined)), style)
     assert after < 0.8 * before
 
 
 def test_every_step_lowers_the_total_loss_on_average(random_model):
     style = random_model.compute_style(STYLES[0], levels=LEVELS)
     x = as_tensor(CONTENT)
-    content = random_model.networks.features(x, CONTENT_LEVEL)[CONTENT_LEVEL]
-    refiner = Refiner(random_model.networks.features, Targets([style], None, LEVELS, content.detach()))
+    content = random_model.features(x, CONTENT_LEVEL)[CONTENT_LEVEL]
+    refiner = Refiner(random_model.features, Targets([style], None, LEVELS, content.detach()))
     refiner.run(x, 6)
     assert refiner.losses[-1] < refiner.losses[0] and np.isfinite(refiner.losses).all()
 
@@ -95,7 +98,9 @@ def test_refinement_honours_masks(random_model):
 
 def test_progress_reports_refine_steps_and_a_raise_stops_the_run(random_model):
     seen = []
-    random_model.stylize(CONTENT, STYLES[0], levels=[2, 1], max_size=None, refine=3, progress=lambda d, n, lv: seen.append((d, n, lv)))
+    random_model.stylize(
+        CONTENT, STYLES[0], levels=[2, 1], max_size=None, refine=3, progress=lambda d, n, lv: seen.append((d, n, lv))
+    )
     assert seen == [(1, 5, "relu2_1"), (2, 5, "relu1_1"), (3, 5, "refine"), (4, 5, "refine"), (5, 5, "refine")]
 
     class Stop(Exception):
@@ -134,5 +139,5 @@ def test_refine_image_leaves_a_flat_matching_image_alone(random_model):
     """An image whose statistics already are the style's gains nothing to optimise: it stays put."""
     x = as_tensor(CONTENT)
     style = random_model.compute_style(CONTENT, levels=LEVELS, style_size=None)
-    y = refine_image(random_model.networks.features, x, x, [style], 3)
+    y = refine_image(random_model.features, x, x, [style], 3)
     assert float((y - x).abs().mean()) < 2e-3

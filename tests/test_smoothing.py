@@ -32,9 +32,10 @@ def smooth_content(h: int, w: int, seed: int) -> torch.Tensor:
     """A photo-like smooth colourful image (3, h, w) in [0, 1]."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    waves = lambda: sum(
-        np.sin(2 * np.pi * (rng.uniform(0.3, 2) * y + rng.uniform(0.3, 2) * x) + rng.uniform(0, 6)) for _ in range(3)
-    )
+    def waves():
+        return sum(
+            np.sin(2 * np.pi * (rng.uniform(0.3, 2) * y + rng.uniform(0.3, 2) * x) + rng.uniform(0, 6)) for _ in range(3)
+        )
     img = np.stack([waves() for _ in range(3)])
     return torch.from_numpy((img - img.min()) / np.ptp(img)).float()
 

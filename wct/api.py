@@ -5,14 +5,13 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 from PIL import Image
 
 from . import pipeline
 from .color import keep_luminance
-from .decoder import Decoder
 from .encoder import parse_level
 from .errors import InputError
 from .image import ImageInput, Source, from_tensor, pad_to_multiple
@@ -79,7 +78,7 @@ __all__ = [
 ]
 
 
-class Model:
+class Model(Networks):
     """An encoder plus per-level decoders on one device; the module-level functions use a shared one.
 
     Args:
@@ -99,64 +98,19 @@ class Model:
             apart; all five levels, 33-40 dB apart, texture detail).
     """
 
-    def __init__(
-        self,
-        *,
-        device: str | torch.device | None = None,
-        encoder_weights: str | os.PathLike | None = None,
-        decoders: str | os.PathLike | Mapping[str, Decoder] | None = None,
-        compile: bool = False,
-        half: bool | str = False,
-    ) -> None:
-        self.networks = Networks(device=device, encoder_weights=encoder_weights, decoders=decoders, compile=compile, half=half)
-
-    # ----- the networks -------------------------------------------------------------------
-    @property
-    def device(self) -> torch.device:
-        return self.networks.device
-
-    @property
-    def half(self) -> bool:
-        """Whether the networks run in half precision."""
-        return self.networks.half
-
-    @property
-    def compile(self) -> bool:
-        return self.networks.compile
-
-    @property
-    def precision(self) -> str:
-        """The networks' precision: "float32", or with ``half`` "float16" (CUDA) or "bfloat16"."""
-        return self.networks.precision
-
-    @property
-    def encoder(self) -> torch.nn.Module:
-        return self.networks.encoder
-
-    def available_levels(self) -> tuple[str, ...]:
-        """Levels that have a decoder (shipped or given)."""
-        return self.networks.available_levels()
-
-    def decoder(self, level: str | int) -> Decoder:
-        """The verified decoder for ``level``, loaded on first use."""
-        return self.networks.decoder(level)
-
-    def encode(self, rgb: torch.Tensor, upto: str, *, only_last: bool = False) -> dict[str, torch.Tensor]:
-        """The encoder's taps relu1_1..``upto`` (just ``upto`` with ``only_last``) of (B, 3, H, W) RGB in [0, 1]."""
-        return self.networks.encode(rgb, upto, only_last=only_last)
-
-    def decode(self, features: torch.Tensor, level: str) -> torch.Tensor:
-        """RGB (B, 3, H, W) from features at ``level``."""
-        return self.networks.decode(features, level)
-
     # ----- styles -------------------------------------------------------------------------
     @torch.inference_mode()
     def compute_style(
-        self, image: StyleInput, *, levels: Levels | None = None, style_size: int | None = DEFAULT_STYLE_SIZE, downscale: bool = False
+        self,
+        image: StyleInput,
+        *,
+        levels: Levels | None = None,
+        style_size: int | None = DEFAULT_STYLE_SIZE,
+        downscale: bool = False,
     ) -> Style:
         """Style statistics of an image at ``levels`` (one encoder pass); a Style is returned as is."""
         down = parse_flag(downscale, "downscale")
-        return pipeline.measure_style(self.networks, image, parse_levels(levels), style_size, downscale=down)
+        return pipeline.measure_style(self, image, parse_levels(levels), style_size, downscale=down)
 
     @torch.inference_mode()
     def blend(
@@ -178,7 +132,8 @@ class Model:
             method: "linear" (the paper's interpolation) or "wasserstein" (W2 barycenter); see Style.blend.
         """
         down = parse_flag(downscale, "downscale")
-        return pipeline.blend_styles(self.networks, styles, weights, parse_levels(levels), style_size, method=method, downscale=down)
+        levels = parse_levels(levels)
+        return pipeline.blend_styles(self, styles, weights, levels, style_size, method=method, downscale=down)
 
     # ----- stylization --------------------------------------------------------------------
     @torch.inference_mode()
@@ -281,12 +236,12 @@ class Model:
             step = MaskedStep(regions, m, run.alphas, run.transform)
         total = len(run.levels) + run.refine + run.photorealistic
         report = None if progress is None else lambda done, _, lv: progress(done, total, lv)
-        y = pipeline.run_levels(self.networks, x, run.levels, step, progress=report, tile_size=run.tile_size)
+        y = pipeline.run_levels(self, x, run.levels, step, progress=report, tile_size=run.tile_size)
         y = self._after_levels(y[..., : size[0], : size[1]], base, step, run, _counter(progress, len(run.levels), total))
         return pipeline.finish(y, size, src)
 
     def _style(self, style, weights, run: RunOptions, measure: dict) -> Style:
-        return pipeline.resolve_style(self.networks, style, weights, run.levels, **measure)
+        return pipeline.resolve_style(self, style, weights, run.levels, **measure)
 
     def _measure(self, run: RunOptions, style_size: int | None, method: str, base: torch.Tensor) -> dict:
         """How ``resolve_style`` measures a run's style images (``base``: the content, for preserve_color="histogram";
@@ -302,7 +257,7 @@ class Model:
             masks = step.masks[..., : base.shape[-2], : base.shape[-1]] if isinstance(step, MaskedStep) else None
             styles = list(step.styles) if isinstance(step, MaskedStep) else [step.style]
             after = None if tick is None else lambda: tick("refine")
-            y = refine_image(self.networks.features, y, base, styles, run.refine, masks=masks, after_step=after)
+            y = refine_image(self.features, y, base, styles, run.refine, masks=masks, after_step=after)
         if run.photorealistic:
             y = pipeline.photo_finish(y, base, run.smoothing)
             if tick is not None:
@@ -318,20 +273,12 @@ class Model:
         style: StyleInput | Sequence[StyleInput],
         *,
         batch_size: int = 4,
-        weights: Weights | None = None,
-        alpha: Alpha | None = None,
-        levels: Levels | None = None,
-        max_size: int | None = DEFAULT_SIZE,
-        style_size: int | None = DEFAULT_STYLE_SIZE,
-        preserve_color: str | None = None,
-        blend_method: str = "linear",
-        transform: str = DEFAULT_TRANSFORM,
-        refine: int | bool = 0,
-        photorealistic: bool = False,
-        smoothing: str = "auto",
-        tile_size: int | None = None,
-        progress: Progress | None = None,
-        downscale: bool = False,
+        # as in stylize:
+        weights: Weights | None = None, alpha: Alpha | None = None, levels: Levels | None = None,
+        max_size: int | None = DEFAULT_SIZE, style_size: int | None = DEFAULT_STYLE_SIZE,
+        preserve_color: str | None = None, blend_method: str = "linear", transform: str = DEFAULT_TRANSFORM,
+        refine: int | bool = 0, photorealistic: bool = False, smoothing: str = "auto",
+        tile_size: int | None = None, progress: Progress | None = None, downscale: bool = False,
     ) -> list:
         """``stylize`` for many contents and one style (or blend): the style is measured once, and contents of the
         same working size go through the networks ``batch_size`` at a time (on a CPU, fewer when a batch would pass
@@ -360,11 +307,11 @@ class Model:
             bases = [x[j : j + 1, :, : size[0], : size[1]] for j, (_, _, size, _) in enumerate(items)]  # (1, 3, h, w)
             if shared is not None:
                 steps = [PlainStep(shared, run.alphas, run.transform)] * len(items)
-                y = pipeline.run_levels(self.networks, x, run.levels, steps[0], tile_size=run.tile_size)
+                y = pipeline.run_levels(self, x, run.levels, steps[0], tile_size=run.tile_size)
             else:  # histogram mode: each content recolours the style images itself
                 steps = [PlainStep(self._style(style, weights, run, {**measure, "recolor": b}), run.alphas, run.transform)
                          for b in bases]  # fmt: skip
-                y = torch.cat([pipeline.run_levels(self.networks, x[j : j + 1], run.levels, st, tile_size=run.tile_size)
+                y = torch.cat([pipeline.run_levels(self, x[j : j + 1], run.levels, st, tile_size=run.tile_size)
                                for j, st in enumerate(steps)])  # fmt: skip
             for j, (i, _, size, src) in enumerate(items):
                 out = self._after_levels(y[j : j + 1, :, : size[0], : size[1]], bases[j], steps[j], run, tick)
@@ -377,7 +324,7 @@ class Model:
             pipeline.check_smoothing(run.smoothing if run.photorealistic else "", size)
             group = pending.setdefault(tuple(x.shape), [])
             group.append((i, x, size, src))
-            if len(group) >= self.networks.batch_limit(*x.shape[-2:], batch_size):
+            if len(group) >= self.batch_limit(*x.shape[-2:], batch_size):
                 flush(pending.pop(tuple(x.shape)))
         for group in pending.values():
             flush(group)
@@ -422,20 +369,22 @@ class Model:
         lvls = parse_levels(levels)
         tile_size = parse_tile_size(tile_size)
         down = parse_flag(downscale, "downscale")
-        st = pipeline.resolve_style(self.networks, style, weights, lvls, style_size, method=blend_method, downscale=down)
+        st = pipeline.resolve_style(self, style, weights, lvls, style_size, method=blend_method, downscale=down)
         gen = torch.Generator().manual_seed(seed)  # CPU noise: the same on every device
         noise = torch.rand(1, 3, max(h, 32), max(w, 32), generator=gen)
         x, _ = pad_to_multiple(noise.to(self.device), 16)
         step = PlainStep(st, dict.fromkeys(lvls, 1.0))
-        y = pipeline.run_levels(self.networks, x, lvls, step, progress=progress, rounds=iterations, tile_size=tile_size)
+        y = pipeline.run_levels(self, x, lvls, step, progress=progress, rounds=iterations, tile_size=tile_size)
         return from_tensor(y[..., :h, :w].float(), Source("pil"))
 
     @torch.inference_mode()
-    def reconstruct(self, content: ImageInput, level: str | int = "relu4_1", *, max_size: int | None = DEFAULT_SIZE, downscale: bool = False):
+    def reconstruct(
+        self, content: ImageInput, level: str | int = "relu4_1", *, max_size: int | None = DEFAULT_SIZE, downscale: bool = False
+    ):
         """Encode to ``level`` and decode back (what the decoder alone does to an image)."""
         lv = parse_level(level)
         x, size, src = pipeline.prepare(content, max_size, self.device, downscale=parse_flag(downscale, "downscale"))
-        y = self.decode(self.networks.encode_level(x, lv), lv).clamp(0, 1)
+        y = self.decode(self.encode_level(x, lv), lv).clamp(0, 1)
         return pipeline.finish(y, size, src)
 
 

@@ -326,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("info", _cmd_info, "show versions, cache and shipped decoders")
     from . import space  # the Hugging Face Space bundle: all of it lives in wct/space.py
 
-    space.add_arguments(command("space", space.run, "assemble the Hugging Face Space as a folder to upload (app, package, decoders, LFS rules)"))
+    summary = "assemble the Hugging Face Space as a folder to upload (app, package, decoders, LFS rules)"
+    space.add_arguments(command("space", space.run, summary))
     return p
 
 

@@ -21,23 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .api import (
-    DEFAULT_ALPHA,
-    DEFAULT_LEVELS,
-    DEFAULT_SIZE,
-    DEFAULT_STYLE_SIZE,
-    DEFAULT_TILE_SIZE,
-    DEFAULT_TRANSFORM,
-    PHOTO_ALPHA,
-    PHOTO_LEVELS,
-    PRECISIONS,
-    PRESERVE_COLOR,
-    PREVIEW_LEVELS,
-    PREVIEW_SIZE,
-    REFINE_STEPS,
-    SMOOTHING,
-    Model,
-)
+from . import api  # the engine's defaults: api.DEFAULT_SIZE, ...
+from .api import Model
 from .distributed import stylize_on_ray
 from .errors import InputError
 from .options import BLEND_METHODS, TRANSFORMS, parse_refine, parse_tile_size
@@ -183,7 +168,7 @@ def _half(args: argparse.Namespace) -> bool | str:
     """``load(half=...)`` for --precision / --half."""
     if args.half and args.precision not in (None, "half"):
         raise InputError(f"--half contradicts --precision {args.precision}; give one of them")
-    return True if args.half else PRECISIONS[args.precision or "float32"]
+    return True if args.half else api.PRECISIONS[args.precision or "float32"]
 
 
 def _alpha(args: argparse.Namespace) -> float | dict | None:
@@ -198,7 +183,7 @@ def _alpha(args: argparse.Namespace) -> float | dict | None:
 def _run_levels(args: argparse.Namespace) -> str | tuple[str, ...]:
     if args.levels:
         return args.levels
-    return PHOTO_LEVELS if args.photo else PREVIEW_LEVELS if getattr(args, "preview", False) else DEFAULT_LEVELS
+    return api.PHOTO_LEVELS if args.photo else api.PREVIEW_LEVELS if getattr(args, "preview", False) else api.DEFAULT_LEVELS
 
 
 def _option(flags: str | tuple[str, ...], commands: Iterable[str], keyword: str | None = None, *, stage: str = "run",
@@ -212,7 +197,7 @@ STYLE_HELP = "style image or .safetensors; repeat to blend"
 IMAGES = ("stylize", "video", "batch", "style", "texture", "reconstruct")
 STYLED = ("stylize", "video", "batch", "style", "texture")
 RUNS = ("stylize", "video", "batch")
-_levels = f"{DEFAULT_LEVELS[0]}..{DEFAULT_LEVELS[-1]}"
+_levels = f"{api.DEFAULT_LEVELS[0]}..{api.DEFAULT_LEVELS[-1]}"
 _video_batch = _default(stylize_video, "batch_size")
 _ray = {k: _default(stylize_on_ray, k) for k in ("workers", "cpus_per_worker", "gpus_per_worker", "batch_size")}
 _seed, _iterations = _default(Model.texture, "seed"), _default(Model.texture, "iterations")
@@ -223,12 +208,12 @@ OPTIONS: tuple[Option, ...] = (
     _option(STYLE, ["stylize"], action="append", metavar="STYLE[:WEIGHT]", help=STYLE_HELP),
     _option(STYLE, ["video", "batch"], action="append", required=True, metavar="STYLE[:WEIGHT]", help=STYLE_HELP),
     _option("--alpha", RUNS, "alpha", value=_alpha, type=float, default=None,
-            help=f"style strength in [0, 1] (default {DEFAULT_ALPHA}; with --photo {PHOTO_ALPHA})"),
+            help=f"style strength in [0, 1] (default {api.DEFAULT_ALPHA}; with --photo {api.PHOTO_ALPHA})"),
     _option("--levels", RUNS, "levels", value=_run_levels, default=None,
             help=f"comma-separated levels, e.g. relu5_1,relu4_1 (default: {_levels})"),
     _option("--levels", ["style", "texture"], "levels", default=None, help="comma-separated levels (default: all five)"),
-    _option("--style-size", STYLED, "style_size", type=_size_arg, default=DEFAULT_STYLE_SIZE,
-            help=f"long side the style is measured at (default {DEFAULT_STYLE_SIZE})"),
+    _option("--style-size", STYLED, "style_size", type=_size_arg, default=api.DEFAULT_STYLE_SIZE,
+            help=f"long side the style is measured at (default {api.DEFAULT_STYLE_SIZE})"),
     _option("--weights", ["style"], default=None, help="comma-separated blend weights, one per image (default: equal)"),
     _option("--level-weights", ["stylize", "style", "texture"], action="append", metavar="LEVEL=W1,W2,...",
             help="blend weights for one level, one per style (repeat per level; other levels use the -s weights)"),
@@ -236,25 +221,26 @@ OPTIONS: tuple[Option, ...] = (
             help="style strength for one level (repeat; others use --alpha)"),
     _option("--blend", STYLED, "blend_method", choices=BLEND_METHODS, default=BLEND_METHODS[0],
             help=f"how several styles are mixed (default {BLEND_METHODS[0]})"),
-    _option("--transform", RUNS, "transform", choices=TRANSFORMS, default=DEFAULT_TRANSFORM,
-            help=f"the feature transform: wct (whitening and coloring) or ost (optimal transport) (default {DEFAULT_TRANSFORM})"),
+    _option("--transform", RUNS, "transform", choices=TRANSFORMS, default=api.DEFAULT_TRANSFORM,
+            help="the feature transform: wct (whitening and coloring) or ost (optimal transport) "
+                 f"(default {api.DEFAULT_TRANSFORM})"),
     # photorealistic mode, refinement
     _option("--photo", RUNS, "photorealistic", action="store_true",
-            help=f"photorealistic: a photo out (WCT at {', '.join(PHOTO_LEVELS)}, then edge-aware smoothing by the content)"),
-    _option("--smoothing", RUNS, "smoothing", choices=SMOOTHING, default=SMOOTHING[0],
+            help=f"photorealistic: a photo out (WCT at {', '.join(api.PHOTO_LEVELS)}, then edge-aware smoothing by the content)"),
+    _option("--smoothing", RUNS, "smoothing", choices=api.SMOOTHING, default=api.SMOOTHING[0],
             help="--photo's smoothing: exact (closed form, up to 2 MP, ~20 s at 512 px), fast (guided filter, any size) "
-                 f"or auto (exact up to 128x128 px) (default {SMOOTHING[0]})"),
+                 f"or auto (exact up to 128x128 px) (default {api.SMOOTHING[0]})"),
     _option("--refine", ["stylize", "batch"], "refine", value=lambda a: parse_refine(a.refine), nargs="?", type=_count_arg,
-            const=REFINE_STEPS, default=0, metavar="N",
+            const=api.REFINE_STEPS, default=0, metavar="N",
             help=f"then N steps of optimisation on the image toward the style's feature statistics (bare --refine: "
-                 f"{REFINE_STEPS}; default 0: none)"),
+                 f"{api.REFINE_STEPS}; default 0: none)"),
     # creative controls
     _option("--mask", ["stylize"], "masks", action="append", metavar="MASK",
             help="spatial control: one grayscale mask per -s, in order (white = that style)"),
-    _option("--preserve-color", ["stylize"], "preserve_color", choices=PRESERVE_COLOR, default=None,
+    _option("--preserve-color", ["stylize"], "preserve_color", choices=api.PRESERVE_COLOR, default=None,
             help="keep the content's colours: luminance-only transfer, or recolour the style to the content first"),
     _option("--preview", ["stylize"], "preview", action="store_true",
-            help=f"quick look: {PREVIEW_LEVELS[0]}..{PREVIEW_LEVELS[-1]} at {PREVIEW_SIZE} px at most"),
+            help=f"quick look: {api.PREVIEW_LEVELS[0]}..{api.PREVIEW_LEVELS[-1]} at {api.PREVIEW_SIZE} px at most"),
     _option("--format", ["stylize", "batch"], default="png", help="file type of the outputs of a folder run (default png)"),
     # video
     _option("--plain", ["video"], "coherent", value=lambda a: not a.plain, action="store_true",
@@ -278,8 +264,9 @@ OPTIONS: tuple[Option, ...] = (
     _option("--batch-size", ["batch"], "batch_size", stage="ray", type=int, default=_ray["batch_size"],
             help=f"images per Ray batch (default {_ray['batch_size']})"),
     # texture, reconstruct
-    _option("--size", ["texture"], "size", value=lambda a: parse_texture_size(a.size), default=f"{DEFAULT_SIZE}x{DEFAULT_SIZE}",
-            help=f"WIDTHxHEIGHT in pixels, or N for a square (default {DEFAULT_SIZE}x{DEFAULT_SIZE})"),
+    _option("--size", ["texture"], "size", value=lambda a: parse_texture_size(a.size),
+            default=f"{api.DEFAULT_SIZE}x{api.DEFAULT_SIZE}",
+            help=f"WIDTHxHEIGHT in pixels, or N for a square (default {api.DEFAULT_SIZE}x{api.DEFAULT_SIZE})"),
     _option("--seed", ["texture"], "seed", type=int, default=_seed,
             help=f"noise seed: the same seed gives the same texture (default {_seed})"),
     _option("--iterations", ["texture"], "iterations", type=int, default=_iterations,
@@ -290,14 +277,14 @@ OPTIONS: tuple[Option, ...] = (
     _option("--overwrite", IMAGES, action="store_true", help="replace existing output files"),
     _option("--downscale", IMAGES, "downscale", action="store_true",
             help="shrink images over the 50 MP limit to fit instead of refusing them"),
-    _option("--precision", IMAGES, "half", stage="load", value=_half, choices=tuple(PRECISIONS), default=None,
+    _option("--precision", IMAGES, "half", stage="load", value=_half, choices=tuple(api.PRECISIONS), default=None,
             help="the networks' precision: float32 (default), half (float16 on CUDA, bfloat16 on a CPU; statistics stay float32) "
                  "or auto (half where it is fast: CUDA, CPUs with AMX)"),
     _option("--half", IMAGES, action="store_true", help="same as --precision half"),
-    _option("--size", ["stylize", "video", "batch", "reconstruct"], "max_size", type=_size_arg, default=DEFAULT_SIZE,
-            help=f"long side to work at in px, or 'full' (default {DEFAULT_SIZE}; smaller images keep their size)"),
+    _option("--size", ["stylize", "video", "batch", "reconstruct"], "max_size", type=_size_arg, default=api.DEFAULT_SIZE,
+            help=f"long side to work at in px, or 'full' (default {api.DEFAULT_SIZE}; smaller images keep their size)"),
     _option("--tile-size", ["stylize", "video", "batch", "texture"], "tile_size", type=_tile_size_arg, default=None, metavar="PX",
-            help=f"process in tiles of PX (multiple of 16, >= 256; 0 = never); default: tiles of {DEFAULT_TILE_SIZE} px "
+            help=f"process in tiles of PX (multiple of 16, >= 256; 0 = never); default: tiles of {api.DEFAULT_TILE_SIZE} px "
                  "only for images over 2048x2048"),
 )
 

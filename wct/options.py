@@ -171,7 +171,8 @@ def parse_tile_size(tile_size: int | None) -> int | None:
     """None (automatic), 0 (never tile) or a tile side: a multiple of 16, at least 256."""
     if tile_size is None:
         return None
-    ok = isinstance(tile_size, int) and not isinstance(tile_size, bool) and (tile_size == 0 or (tile_size >= 256 and tile_size % 16 == 0))
+    whole = isinstance(tile_size, int) and not isinstance(tile_size, bool)
+    ok = whole and (tile_size == 0 or (tile_size >= 256 and tile_size % 16 == 0))
     if not ok:
         raise InputError(f"tile_size must be None (automatic), 0 (never tile) or a multiple of 16 >= 256, got {tile_size!r}")
     return tile_size

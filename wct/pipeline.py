@@ -225,28 +225,19 @@ def blend_styles(
     return Style.blend([s.to(networks.device) for s in measured], weights, method=method)
 
 
-def resolve_style(
-    networks: Networks,
-    style: StyleInput | Sequence[StyleInput],
-    weights,
-    levels: Sequence[str],
-    style_size: int | None,
-    *,
-    method: str = "linear",
-    recolor: torch.Tensor | None = None,
-    downscale: bool = False,
-    also: Sequence[str] = (),
-) -> Style:
+def resolve_style(networks: Networks, style: StyleInput | Sequence[StyleInput], weights, levels: Sequence[str],
+                  style_size: int | None, *, method: str = "linear", also: Sequence[str] = (), **measure) -> Style:
     """The Style a run colors with, on the networks' device: one style, or a blend of a list; it must hold ``levels``.
-    Images are measured at the ``also`` levels too (refinement matches them when the style has them)."""
+    Images are measured at the ``also`` levels too (refinement matches them when the style has them); ``measure``:
+    ``recolor`` and ``downscale``, as ``measure_style`` takes them."""
     measured = tuple(lv for lv in reversed(LEVELS) if lv in {*levels, *also})  # deepest first
     if is_many(style):
-        st = blend_styles(networks, style, weights, measured, style_size, method=method, recolor=recolor, downscale=downscale)
+        st = blend_styles(networks, style, weights, measured, style_size, method=method, **measure)
     else:
         if weights is not None:
             level_weights(weights, 1, measured)
         parse_blend_method(method)
-        st = measure_style(networks, style, measured, style_size, recolor=recolor, downscale=downscale)
+        st = measure_style(networks, style, measured, style_size, **measure)
     missing = [lv for lv in levels if not st.has(lv)]
     if missing:
         raise InputError(f"the style has no statistics for {', '.join(missing)}; it has {', '.join(st.levels)}")

@@ -336,14 +336,8 @@ def _guided_centred(p: torch.Tensor, g: torch.Tensor, r: int, eps: float) -> tor
     return (smoothed[:, : 3 * k].unflatten(1, (k, 3)) * g[:, None]).sum(2) + smoothed[:, 3 * k :]
 
 
-def guided_filter(
-    image: torch.Tensor,
-    guide: torch.Tensor,
-    *,
-    radius: int = GUIDED_RADIUS,
-    eps: float = GUIDED_EPS,
-    tile: int = TILE,
-) -> torch.Tensor:
+def guided_filter(image: torch.Tensor, guide: torch.Tensor, *, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS,
+                  tile: int = TILE) -> torch.Tensor:
     """He et al.'s guided filter of ``image`` by the colour ``guide`` (FastPhotoStyle's fast smoothing).
 
     Args:

@@ -230,7 +230,8 @@ def _copy_decoders(source: Path, dest: Path) -> None:
         path = source / name
         if not name or Path(name).name != name or not path.is_file():
             raise WeightsError(
-                f"{level}: MANIFEST.json lists {name!r}, which is not a file in {source}; fix: restore decoders/ (git checkout decoders)"
+                f"{level}: MANIFEST.json lists {name!r}, which is not a file in {source}; "
+                "fix: restore decoders/ (git checkout decoders)"
             )
         data = path.read_bytes()
         if data.startswith(b"version https://git-lfs"):

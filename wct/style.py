@@ -14,8 +14,8 @@ from safetensors.torch import save_file
 from .decoder import STAGE_WIDTHS
 from .encoder import LEVELS, parse_level
 from .errors import InputError, OutputError, StyleFileError
-from .options import level_weights, parse_blend_method
 from .files import atomic_write
+from .options import level_weights, parse_blend_method
 from .transform import blend_linear, blend_wasserstein, coloring_matrix, flat_features, mean_and_covariance
 from .weights import ENCODER_ID
 

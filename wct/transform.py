@@ -160,16 +160,8 @@ def wct(
     return _apply(centered, mean, transform_matrix(cov, style_color, kind, rtol), style_mean, alpha)
 
 
-def wct_with_statistics(
-    f: torch.Tensor,
-    content_mean: torch.Tensor,
-    content_cov: torch.Tensor,
-    style_mean: torch.Tensor,
-    style_color: torch.Tensor,
-    alpha: float = 1.0,
-    rtol: float = RTOL,
-    kind: str = "wct",
-) -> torch.Tensor:
+def wct_with_statistics(f: torch.Tensor, content_mean: torch.Tensor, content_cov: torch.Tensor, style_mean: torch.Tensor,
+                        style_color: torch.Tensor, alpha: float = 1.0, rtol: float = RTOL, kind: str = "wct") -> torch.Tensor:
     """``wct`` with given content statistics (e.g. smoothed over time) instead of the features' own.
 
     f: (..., C, N); content_mean (..., C, 1) and content_cov (..., C, C); the output is

@@ -26,10 +26,10 @@ from PIL import Image
 
 from . import pipeline
 from .api import Model, _default
-from .options import DEFAULT_SIZE, DEFAULT_STYLE_SIZE, DEFAULT_TRANSFORM, parse_run, parse_size
 from .errors import InputError, OutputError
 from .files import atomic_write
 from .image import pad_to_multiple, resize_to, working_size
+from .options import DEFAULT_SIZE, DEFAULT_STYLE_SIZE, DEFAULT_TRANSFORM, parse_run, parse_size
 from .temporal import (
     blend_warped,
     consistency_mask,
@@ -267,7 +267,7 @@ class _Stylizer:
 
     def __init__(self, model: Model, style, alphas, levels, size, momentum: float, blend: float, tile_size: int | None = None,
                  transform: str = DEFAULT_TRANSFORM, smoothing: str | None = None) -> None:  # fmt: skip
-        self.networks, self.levels, self.size = model.networks, levels, size
+        self.networks, self.levels, self.size = model, levels, size
         self.step = TemporalStep(style, alphas, momentum, transform)
         self.blend, self.tile_size, self.smoothing = blend, tile_size, smoothing
         self.prev_in: np.ndarray | None = None  # the previous input and output frames at the working size
@@ -423,8 +423,8 @@ def stylize_video(
     pipeline.check_smoothing(run.smoothing if run.photorealistic else "", size)
     smoothing_method = run.smoothing if run.photorealistic else None
     with torch.inference_mode():
-        st = pipeline.resolve_style(model.networks, style, weights, lvls, style_size, method=blend_method)
-    per_pass = model.networks.batch_limit(-(-size[0] // 16) * 16, -(-size[1] // 16) * 16, batch_size)
+        st = pipeline.resolve_style(model, style, weights, lvls, style_size, method=blend_method)
+    per_pass = model.batch_limit(-(-size[0] // 16) * 16, -(-size[1] // 16) * 16, batch_size)
     from . import __version__
 
     stat = src.stat()

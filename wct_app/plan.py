@@ -60,8 +60,8 @@ def make_plan(job: Job, files: Files, *, available: list[str], max_size: int) ->
     mix, alpha = [w for _, _, w in used], job.alpha
     if job.per_level:  # coarse levels: the main mix and strength; the others: the fine ones
         fine = [fw for slot, fw in enumerate(job.fine_weights, 1) if slot in {s for s, _, _ in used}]
-        mix = {**{lv: mix for lv in COARSE}, "default": fine}
-        alpha = {**{lv: job.alpha for lv in COARSE}, "default": job.fine_alpha}
+        mix = {**dict.fromkeys(COARSE, mix), "default": fine}
+        alpha = {**dict.fromkeys(COARSE, job.alpha), "default": job.fine_alpha}
     return Plan(content, used, masks, alpha, size, levels, preserve, mix, blend, refine, transform, job.photo)
 
 
