@@ -40,7 +40,7 @@ from PIL import Image, ImageDraw
 from wct.image import Source, from_tensor, resize_to, to_tensor, working_size
 from wct.metrics import color_transfer_fraction, ssim
 
-PHOTOS = Path("/work/shared/data/train")
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"  # ../shared/data/train beside the checkout
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 STRUCTURE, COLOUR = 0.80, 0.70  # the targets
 THUMB = 200

@@ -39,7 +39,7 @@ import wct  # first: it sets PyTorch's allocator option for the whole process
 from wct import smoothing
 from wct.metrics import color_transfer_fraction
 
-DATA = Path("/work/shared/data/train")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"  # ../shared/data/train beside the checkout
 CONTENT, STYLE = DATA / "imagenet_n01924916_flatworm.jpg", DATA / "bsds500_test_100007.jpg"
 
 

@@ -14,6 +14,7 @@ from conftest import smooth_image
 
 import wct
 from wct.api import PHOTO_LEVELS
+from wct.color import match_spread
 from wct.metrics import color_transfer_fraction, ssim
 from wct.smoothing import smooth
 
@@ -53,16 +54,55 @@ def structure(out: torch.Tensor, content: torch.Tensor) -> float:
 CONTENT, STYLE = a_photo(72, 96, seed=1), graded(64, 64, seed=5, rgb=(0.9, 0.5, 0.1))
 
 
+def photo_finish(raw: torch.Tensor) -> torch.Tensor:
+    """Smoothed by the content, then given the unsmoothed result's RGB mean and colour spread back."""
+    return match_spread(smooth(raw, CONTENT), raw).clamp(0, 1)
+
+
 def test_the_mode_runs_the_photo_levels_then_smooths_guided_by_the_content(random_model):
     seen = []
     out = random_model.stylize(CONTENT, STYLE, photorealistic=True, progress=lambda d, n, what: seen.append((d, n, what)))
     steps = [*PHOTO_LEVELS, "smooth"]
     assert seen == [(i + 1, len(steps), what) for i, what in enumerate(steps)]
     raw = random_model.stylize(CONTENT, STYLE, levels=PHOTO_LEVELS, alpha=wct.api.PHOTO_ALPHA)
-    assert torch.allclose(out, smooth(raw, CONTENT), atol=1e-6)  # the same WCT, smoothed: nothing else changes
+    assert torch.allclose(out, photo_finish(raw), atol=1e-6)  # the same WCT, smoothed: nothing else changes
     with_levels = random_model.stylize(CONTENT, STYLE, photorealistic=True, levels=["relu2_1", "relu1_1"], alpha=0.7)
     raw = random_model.stylize(CONTENT, STYLE, levels=["relu2_1", "relu1_1"], alpha=0.7)
-    assert torch.allclose(with_levels, smooth(raw, CONTENT), atol=1e-6)  # levels and alpha as given
+    assert torch.allclose(with_levels, photo_finish(raw), atol=1e-6)  # levels and alpha as given
+
+
+def test_match_spread_shifts_and_scales_only():
+    """One shift and one gain: the target's mean and covariance trace, the source's covariance shape; flat stays
+    flat (and only takes the target's mean)."""
+    g = torch.Generator().manual_seed(0)
+    source, target = torch.rand(2, 3, 20, 30, generator=g) * 0.2, torch.rand(2, 3, 10, 10, generator=g)
+    out = match_spread(source, target)
+    for o, s, t in zip(out, source, target):
+        co, cs, ct = (torch.cov(x.flatten(1).double(), correction=0) for x in (o, s, t))  # as a mean over pixels
+        assert torch.allclose(o.flatten(1).mean(1), t.flatten(1).mean(1), atol=1e-6)
+        assert torch.isclose(torch.trace(co), torch.trace(ct), rtol=1e-4)
+        assert torch.allclose(co / torch.trace(co), cs / torch.trace(cs), atol=1e-6)
+    flat = match_spread(torch.full((3, 8, 8), 0.3), target[0])
+    assert torch.allclose(flat, target[0].mean((-2, -1), keepdim=True).expand_as(flat), atol=1e-6)
+
+
+def test_smoothing_keeps_the_colour_spread_of_the_transfer(model):
+    """The smoothing removes the transfer's pixel noise, not the colour contrast it moved toward the style: the output
+    has the RGB mean and overall spread (covariance trace) of the unsmoothed WCT result, by one gain on the smoothed
+    image (its covariance keeps its shape; up to the clamp into [0, 1])."""
+    out = model.stylize(CONTENT, STYLE, photorealistic=True)
+    raw = model.stylize(CONTENT, STYLE, levels=PHOTO_LEVELS, alpha=wct.api.PHOTO_ALPHA)
+    smoothed = smooth(raw, CONTENT)
+
+    def stats(t):
+        f = t.flatten(-2)[0].double()
+        return f.mean(1), torch.cov(f)
+
+    (m_out, c_out), (m_raw, c_raw), (_, c_smooth) = stats(out), stats(raw), stats(smoothed)
+    assert (m_out - m_raw).abs().max() < 0.01
+    spread = {k: float(torch.trace(c)) for k, c in (("out", c_out), ("raw", c_raw), ("smooth", c_smooth))}
+    assert abs(spread["out"] / spread["raw"] - 1) < 0.03 < 1 - spread["smooth"] / spread["raw"], spread
+    assert torch.allclose(c_out / spread["out"], c_smooth / spread["smooth"], atol=0.01)
 
 
 @pytest.mark.parametrize("smoothing", ["auto", "exact", "fast"])
@@ -179,7 +219,7 @@ def test_refinement_runs_before_the_smoothing(random_model):
     out = random_model.stylize(CONTENT, style, photorealistic=True, refine=2, progress=lambda d, n, w: seen.append(w))
     assert seen == [*PHOTO_LEVELS, "refine", "refine", "smooth"]
     refined = random_model.stylize(CONTENT, style, levels=PHOTO_LEVELS, alpha=1.0, refine=2)
-    assert torch.allclose(out, smooth(refined, CONTENT), atol=1e-5)
+    assert torch.allclose(out, photo_finish(refined), atol=1e-5)
 
 
 def test_bad_options_are_refused_in_one_line_before_any_work(random_model, monkeypatch):

@@ -20,7 +20,7 @@ import torch
 
 from .transform import RTOL, coloring_matrix, mean_and_covariance, wct
 
-__all__ = ["RGB_TO_YCBCR", "rgb_to_ycbcr", "ycbcr_to_rgb", "keep_luminance", "match_color"]
+__all__ = ["RGB_TO_YCBCR", "rgb_to_ycbcr", "ycbcr_to_rgb", "keep_luminance", "match_color", "match_spread"]
 
 RGB_TO_YCBCR = torch.tensor(
     [
@@ -77,3 +77,14 @@ def match_color(source: torch.Tensor, target: torch.Tensor, rtol: float = RTOL) 
     t_mean, t_cov = mean_and_covariance(target.flatten(-2).double())
     out = wct(src.double(), t_mean[..., 0], coloring_matrix(t_cov, rtol), 1.0, rtol)
     return out.view_as(source).to(source.dtype)
+
+
+def match_spread(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``source`` (..., 3, H, W) given the RGB mean and the overall colour spread (the trace of the covariance) of
+    ``target`` (..., 3, H', W'): one shift and one scalar gain per image, so shapes, edges and hue directions are
+    untouched and a flat region stays flat. A flat source only takes the target's mean. Not clamped."""
+    src, tgt = source.flatten(-2).double(), target.flatten(-2).double()
+    s_mean, t_mean = src.mean(-1, keepdim=True), tgt.mean(-1, keepdim=True)
+    s_var, t_var = (src - s_mean).pow(2).mean((-2, -1), keepdim=True), (tgt - t_mean).pow(2).mean((-2, -1), keepdim=True)
+    gain = torch.where(s_var > 1e-12, (t_var / s_var.clamp_min(1e-12)).sqrt(), torch.zeros_like(s_var))
+    return ((src - s_mean) * gain + t_mean).view_as(source).to(source.dtype)

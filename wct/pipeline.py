@@ -19,7 +19,7 @@ from typing import ClassVar, Protocol
 
 import torch
 
-from .color import match_color
+from .color import match_color, match_spread
 from .encoder import LEVELS
 from .errors import InputError
 from .image import ImageInput, Source, from_tensor, pad_to_multiple, resize_to, to_tensor, working_size
@@ -146,8 +146,11 @@ def run_levels(
 def photo_finish(y: torch.Tensor, content: torch.Tensor, smoothing: str = "auto") -> torch.Tensor:
     """The photorealistic mode's last step on stylized images y (B, 3, h, w) of ``content`` (B|1, 3, h, w), after the
     levels (after tiling too, so no tile seams can show): edge-aware smoothing guided by the content
-    (``wct.smoothing.smooth`` by ``smoothing``, "auto", "exact" or "fast"); [0, 1] out."""
-    return smooth(y, content, method=smoothing)
+    (``wct.smoothing.smooth`` by ``smoothing``, "auto", "exact" or "fast"), then each smoothed image is given the
+    RGB mean and overall colour spread of its unsmoothed self (``match_spread``: one shift, one gain): smoothing
+    removes the transfer's pixel noise and with it part of the colour contrast it moved toward the style, and the
+    gain puts that back without touching shapes or edges; [0, 1] out."""
+    return match_spread(smooth(y, content, method=smoothing), y).clamp(0, 1)
 
 
 def check_smoothing(smoothing: str, size: tuple[int, int]) -> None:
