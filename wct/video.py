@@ -438,10 +438,23 @@ def stylize_video(
     if done:
         frames.stats = {lv: (m.to(model.device), c.to(model.device)) for lv, (m, c) in store.state().items()}
         frames.prev_out = store.frame(done - 1)
+    index = _render(frames, store, iter_frames(src), per_pass, done, info.frames, progress)
+    if index == 0:
+        raise InputError(f"{src.name} holds no decodable frames")
+    _atomic_write(out, lambda tmp: _mux(src, store, index, Path(tmp), info))
+    store.remove()
+    return out
+
+
+def _render(frames: _Stylizer, store: FrameStore, source, per_pass: int, done: int, count: int,
+            progress: Progress | None) -> int:
+    """Stylize the frames of ``source`` in batches of ``per_pass`` into ``store``, skipping the ``done`` finished by
+    an earlier run (the last of them still primes the flow); progress as ``stylize_video`` says. Returns the frames
+    seen."""
     if progress is not None:
-        progress(done, max(info.frames, done), "")
+        progress(done, max(count, done), "")
     index = 0
-    for batch in _batches(iter_frames(src), per_pass):
+    for batch in _batches(source, per_pass):
         if index + len(batch) <= done:  # finished earlier
             index += len(batch)
             if index == done:
@@ -450,9 +463,5 @@ def stylize_video(
         store.commit(index, frames(batch), frames.stats)
         index += len(batch)
         if progress is not None:
-            progress(index, max(info.frames, index), "")
-    if index == 0:
-        raise InputError(f"{src.name} holds no decodable frames")
-    _atomic_write(out, lambda tmp: _mux(src, store, index, Path(tmp), info))
-    store.remove()
-    return out
+            progress(index, max(count, index), "")
+    return index
