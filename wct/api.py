@@ -184,7 +184,7 @@ class Model(Networks):
             transform: the feature transform at each level: "wct" (whitening and coloring, Li et al. 2017) or
                 "ost" (the optimal-transport map of Lu et al. 2019: the same covariance, the least displacement).
             refine: optimisation steps on the stylized image afterwards (0 = none; True = REFINE_STEPS): L-BFGS on the
-                pixels, matching the output's feature mean and covariance at relu1_1..relu5_1 to the style's (per mask
+                pixels, matching the output's feature mean and covariance at relu1_1..relu4_1 to the style's (per mask
                 region with masks) while keeping the content's relu4_1 features, coarse to fine (most steps at half
                 the resolution). It puts back detail and texture the decoders lose; each step costs about an encoder
                 pass forward and back (REFINE_STEPS at 512 px: README, Python API). Images over 1024 px on the long
@@ -194,7 +194,7 @@ class Model(Networks):
                 nearly lossless) at PHOTO_ALPHA, then edge-aware smoothing of the whole result guided by the content
                 (pixels of alike content colours in a neighbourhood take alike output colours; after tiles and masks).
             smoothing: that smoothing (``wct.smoothing.smooth``): "exact" (the closed form on the content's matting
-                Laplacian; up to 2.1 MP, about 20 s at 512 px), "fast" (the guided filter; any size, 0.2-0.4 s at
+                Laplacian; up to 2.1 MP, about 12 s at 512 px), "fast" (the guided filter; any size, about 0.1 s at
                 512 px) or "auto" (exact up to 128 x 128 px, fast above).
             preview: a quick look: levels default to PREVIEW_LEVELS (relu5_1..relu3_1), and the long sides
                 of the content and of style images are capped at PREVIEW_SIZE (256 px). About a second on a
@@ -245,7 +245,7 @@ class Model(Networks):
 
     def _measure(self, run: RunOptions, style_size: int | None, method: str, base: torch.Tensor) -> dict:
         """How ``resolve_style`` measures a run's style images (``base``: the content, for preserve_color="histogram";
-        all five levels when refining)."""
+        the refinement's levels too when refining)."""
         recolor = base if run.preserve_color == "histogram" else None
         also = REFINE_LEVELS if run.refine else ()
         return dict(style_size=style_size, method=method, recolor=recolor, downscale=run.downscale, also=also)

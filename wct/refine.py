@@ -1,10 +1,11 @@
 """Refinement: a few steps of optimisation on the stylized image itself (Gatys et al. 2016), started from the WCT result.
 
-The loss matches, at relu1_1..relu5_1 of the encoder, the output's feature mean and covariance to the style's
-(exactly what a ``Style`` stores, so saved, blended and per-level styles work unchanged), plus a content term
-against the content's own features at one level. With masks, each region's statistics are weighted by its mask
-and matched to its own style. The decoders lose detail and fine texture; the optimisation puts both back where
-the statistics say they belong, in a small fraction of the steps a Gatys loop started from the photo needs.
+The loss matches, at relu1_1..relu4_1 of the encoder (relu5_1 is weighed 0: ``REFINE_WEIGHTS``), the output's feature
+mean and covariance to the style's (exactly what a ``Style`` stores, so saved, blended and per-level styles work
+unchanged), plus a content term against the content's own features at one level. With masks, each region's statistics
+are weighted by its mask and matched to its own style. The decoders lose detail and fine texture; the optimisation puts
+both back where the statistics say they belong, in about half the time a Gatys loop started from the photo needs to
+reach the same loss (benchmarks/README.md, "quality.py").
 
 The losses are pure functions of feature tensors; ``Refiner`` holds the targets and runs the optimiser.
 """
