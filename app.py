@@ -134,7 +134,8 @@ def mixing_controls(available: list[str]) -> dict:
                 for i in range(1, SLOTS + 1)
             ]
         fine_alpha = gr.Slider(
-            0, 1, value=0.6, step=0.05, label="Strength at the shallow levels", visible=both, elem_id="fine-alpha"
+            0, 1, value=wct.api.DEFAULT_ALPHA, step=0.05, label="Strength at the shallow levels", visible=both,
+            elem_id="fine-alpha",
         )
         blend = gr.Radio(
             list(form.BLENDS),
@@ -172,8 +173,9 @@ def engine_controls() -> dict:
     photo = gr.Checkbox(
         False,
         label="Photo-realistic",
-        info=f"a photo out, for a photo after another photo: WCT at {', '.join(wct.api.PHOTO_LEVELS)} at full strength, then "
-        "edge-aware smoothing guided by the photo (sets the levels and the strength)",
+        info="a photo out, for a photo after another photo: the transform at "
+        f"{', '.join(wct.api.PHOTO_LEVELS)} at full strength, then edge-aware smoothing guided by the photo "
+        "(sets the levels and the strength)",
         elem_id="photo",
     )
     transform = gr.Radio(
@@ -199,7 +201,8 @@ def settings(app: App) -> dict:
     """Strength, colours, the per-level mix, levels (a preset, then the levels to run), output size, the engine's
     switches."""
     alpha = gr.Slider(
-        0, 1, value=0.6, step=0.05, label="Strength (alpha)", info="0 keeps the photo, 1 takes the style fully", elem_id="alpha"
+        0, 1, value=wct.api.DEFAULT_ALPHA, step=0.05, label="Strength (alpha)",
+        info="0 keeps the photo, 1 takes the style fully", elem_id="alpha",
     )
     preserve = gr.Radio(
         list(form.PRESERVE),

@@ -50,7 +50,7 @@ def default_modes() -> dict[str, dict]:
     return {
         "photo, fast": {"photorealistic": True, "smoothing": "fast"},
         "photo, exact": {"photorealistic": True, "smoothing": "exact"},
-        "WCT relu1_1 a1, unsmoothed": {"levels": list(wct.api.PHOTO_LEVELS), "alpha": wct.api.PHOTO_ALPHA},
+        "relu1_1 a1, unsmoothed": {"levels": list(wct.api.PHOTO_LEVELS), "alpha": wct.api.PHOTO_ALPHA},
         "photo relu2_1+relu1_1, fast": {"photorealistic": True, "smoothing": "fast", "levels": ["relu2_1", "relu1_1"]},
         "artistic defaults": {},
     }

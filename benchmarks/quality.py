@@ -22,8 +22,10 @@ every number.
     python benchmarks/quality.py PHOTOS_DIR STYLES_DIR [--pairs 24] [--seed 0] [--sheet quality.jpg] [--json quality.json]
         [--mode 'name={"alpha": 1.0, "transform": "ost"}' ...] [--no-defaults] [--speed-pairs 4]
 
-Modes: "v0.1 defaults" (relu4_1..relu1_1, alpha 0.6, WCT: the engine before this benchmark), "fast" (today's
-defaults), "refined" (``refine=wct.api.REFINE_STEPS``), and any ``--mode NAME=JSON`` of stylize keywords.
+Modes: "v0.1 defaults" (relu4_1..relu1_1, alpha 0.6, WCT, and v0.1's decoders, read from git revision V01_DECODERS
+of this checkout: the engine before this benchmark), "fast" (today's defaults), "refined"
+(``refine=wct.api.REFINE_STEPS``), and any ``--mode NAME=JSON`` of stylize keywords; the key ``"decoders"`` (a folder,
+or ``"git:REV"`` for the decoders/ of a revision of this checkout) runs a mode with other decoders.
 ``--speed-pairs N`` also times, on N pairs, a plain Gatys loop from the content image (same loss, size and optimiser)
 until it reaches the loss ``refine`` ended at, and prints the ratio of the times.
 """
@@ -34,6 +36,7 @@ import argparse
 import json
 import random
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,6 +54,8 @@ SIZE = 512
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 THUMB = 176
+V01_DECODERS = "bc445e3e3d1aaa689fd695c9b0b9f7bfb3ae71f5"  # the last revision with v0.1's decoders
+CACHE = Path.home() / ".cache" / "wct-bench"
 
 
 # ----- judges -------------------------------------------------------------------------------------------
@@ -126,9 +131,39 @@ def pairs(photos_dir: Path, styles_dir: Path, count: int, seed: int) -> list[tup
     return [(held[i % len(held)], styles[i % len(styles)]) for i in range(count)]
 
 
+def revision_decoders(rev: str) -> Path:
+    """The decoders/ folder of git revision ``rev`` of this checkout, written once under CACHE."""
+    repo = Path(__file__).resolve().parents[1]
+    git = ["git", "-C", str(repo)]
+    try:
+        full = subprocess.run([*git, "rev-parse", rev], capture_output=True, text=True, check=True).stdout.strip()
+        names = subprocess.run([*git, "ls-tree", "--name-only", full, "decoders/"], capture_output=True, text=True,
+                               check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        sys.exit(f"cannot read decoders of revision {rev} from git in {repo} ({exc}); pass a folder instead")
+    out = CACHE / f"decoders-{full[:12]}"
+    if not (out / "MANIFEST.json").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            data = subprocess.run([*git, "show", f"{full}:{name}"], capture_output=True, check=True).stdout
+            (out / Path(name).name).write_bytes(data)
+    return out
+
+
+def mode_model(models: dict[str, wct.Model], kwargs: dict, device: str, half) -> tuple[wct.Model, dict]:
+    """The model a mode runs on (its ``decoders`` key, or the shipped decoders), and its stylize keywords."""
+    kwargs = dict(kwargs)
+    spec = str(kwargs.pop("decoders", ""))
+    if spec not in models:
+        path = revision_decoders(spec[4:]) if spec.startswith("git:") else Path(spec) if spec else None
+        models[spec] = wct.load(device=device, half=half, decoders=path)
+    return models[spec], kwargs
+
+
 def default_modes() -> dict[str, dict]:
     modes: dict[str, dict] = {
-        "v0.1 defaults": {"levels": ["relu4_1", "relu3_1", "relu2_1", "relu1_1"], "alpha": 0.6},
+        "v0.1 defaults": {"levels": ["relu4_1", "relu3_1", "relu2_1", "relu1_1"], "alpha": 0.6, "transform": "wct",
+                          "decoders": f"git:{V01_DECODERS}"},
         "fast": {},
     }
     modes["refined"] = {"refine": wct.api.REFINE_STEPS}
@@ -162,7 +197,7 @@ def gatys_race(model: wct.Model, photo: Path, painting: Path, steps: int, cap: f
     """Time ``stylize(refine=steps)`` (WCT included), take the full-size loss its output ends at, then time a plain
     Gatys loop from the content image (the same loss, size and optimiser: L-BFGS on the pixels) until it reaches it
     (or ``cap`` times refine's time passes)."""
-    from wct.refine import CONTENT_LEVEL, REFINE_LEVELS, Refiner, Targets
+    from wct.refine import REFINE_LEVELS, Refiner, content_targets, layout_sigma
 
     content = working_image(photo)
     style = model.compute_style(painting, levels=REFINE_LEVELS)
@@ -170,10 +205,9 @@ def gatys_race(model: wct.Model, photo: Path, painting: Path, steps: int, cap: f
     refined = model.stylize(content, style, max_size=None, refine=steps)
     t_refine = time.perf_counter() - t0
     c = as_tensor(content)
-    with torch.no_grad():
-        target = model.features(c, CONTENT_LEVEL)[CONTENT_LEVEL]
     levels = [lv for lv in REFINE_LEVELS if style.has(lv)]
-    refiner = Refiner(model.features, Targets([style], None, levels, target))
+    targets = content_targets(model.features, c, [style], levels, sigma=layout_sigma(tuple(c.shape[-2:])))
+    refiner = Refiner(model.features, targets)
     with torch.no_grad():
         goal = float(refiner.loss(as_tensor(refined)))
     class Done(Exception):
@@ -197,6 +231,7 @@ def gatys_race(model: wct.Model, photo: Path, painting: Path, steps: int, cap: f
 def run(args: argparse.Namespace) -> dict:
     judge = MagentaJudge()
     model = wct.load(device=args.device, half=args.half)
+    models = {"": model}
     modes = {} if args.no_defaults else default_modes()
     modes.update(dict(parse_mode(m) for m in args.mode))
     rows, sheet_rows = [], []
@@ -210,8 +245,9 @@ def run(args: argparse.Namespace) -> dict:
         peer = judge.stylize(content, style_img)
         outs = {"peer": (peer, time.perf_counter() - t0)}
         for name, kwargs in modes.items():
+            mode, kw = mode_model(models, kwargs, args.device, args.half)
             t0 = time.perf_counter()
-            out = model.stylize(content, painting, max_size=None, **kwargs)
+            out = mode.stylize(content, painting, max_size=None, **kw)
             outs[name] = (out, time.perf_counter() - t0)
         for name, (out, seconds) in outs.items():
             o = as_tensor(out.resize(content.size, Image.LANCZOS) if out.size != content.size else out)

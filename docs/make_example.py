@@ -20,7 +20,7 @@ def main() -> int:
     levels = wct.api.DEFAULT_LEVELS
     cat = model.stylize(ASSETS / "content.jpg", TERRACE)
     save(strip([("content", wct.image.read_image(ASSETS / "content.jpg")), ("style", wct.image.read_image(TERRACE)),
-                (f"alpha 0.6, {len(levels)} levels", cat)], 300), HERE / "example.jpg")
+                (f"alpha {wct.api.DEFAULT_ALPHA}, {len(levels)} levels", cat)], 300), HERE / "example.jpg")
     rows = []
     for content, style in (
         ("content_astronaut.jpg", NIGHT_CAFE),

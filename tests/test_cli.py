@@ -321,9 +321,10 @@ def pixels(path) -> np.ndarray:
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        ([], dict(refine=0, transform="wct", photorealistic=False, smoothing="auto", alpha=None)),
+        ([], dict(refine=0, transform=wct.api.DEFAULT_TRANSFORM, photorealistic=False, smoothing="auto", alpha=None)),
         (["--refine"], dict(refine=wct.api.REFINE_STEPS)),
         (["--refine", "7", "--transform", "ost"], dict(refine=7, transform="ost")),
+        (["--transform", "wct"], dict(transform="wct")),
         (["--photo"], dict(photorealistic=True, levels=wct.api.PHOTO_LEVELS, alpha=None)),
         (["--photo", "--smoothing", "exact", "--alpha", "0.5", "--levels", "2,1"],
          dict(smoothing="exact", alpha=0.5, levels="2,1")),

@@ -9,7 +9,18 @@ from conftest import smooth_image
 
 import wct
 from wct.encoder import LEVELS
-from wct.refine import CONTENT_LEVEL, MAX_SIDE, Refiner, Targets, refine_image, schedule, statistics_loss
+from wct.refine import (
+    CONTENT_LEVEL,
+    MAX_SIDE,
+    Refiner,
+    Targets,
+    layout,
+    layout_loss,
+    layout_sigma,
+    refine_image,
+    schedule,
+    statistics_loss,
+)
 from wct.transform import flat_features
 
 CONTENT = smooth_image(72, 96, seed=11)
@@ -141,3 +152,25 @@ def test_refine_image_leaves_a_flat_matching_image_alone(random_model):
     style = random_model.compute_style(CONTENT, levels=LEVELS, style_size=None)
     y = refine_image(random_model.features, x, x, [style], 3)
     assert float((y - x).abs().mean()) < 2e-3
+
+
+def test_layout_ignores_brightness_and_contrast_but_not_shapes():
+    x = as_tensor(CONTENT)
+    assert torch.allclose(layout(0.5 * x + 0.3, 2.0), layout(x, 2.0), atol=1e-4)
+    assert float(layout_loss(0.5 * x + 0.3, layout(x, 2.0), 2.0)) < 1e-6
+    flipped = torch.flip(x, dims=[-1])
+    assert float(layout_loss(flipped, layout(x, 2.0), 2.0)) > 0.1
+    flat = torch.full_like(x, 0.4)
+    assert torch.isfinite(layout(flat, 2.0)).all() and float(layout(flat, 2.0).abs().max()) < 1e-2
+
+
+def test_the_layout_term_keeps_more_of_the_photos_light(random_model):
+    """With the layout term the refined picture's blurred luminance follows the photo's more closely than without."""
+    style = random_model.compute_style(STYLES[1], levels=LEVELS)
+    c = as_tensor(CONTENT)
+    x = random_model.stylize(c[0], style, levels=[2, 1], max_size=None, alpha=1.0)[None]
+    kept = refine_image(random_model.features, x, c, [style], 8)
+    free = refine_image(random_model.features, x, c, [style], 8, layout_weight=0.0)
+    sigma = layout_sigma(tuple(c.shape[-2:]))
+    target = layout(c, sigma)
+    assert float(layout_loss(kept, target, sigma)) < float(layout_loss(free, target, sigma))

@@ -172,7 +172,7 @@ class Model(Networks):
                 blend the results; where the masks sum below 1 the content's features stay.
             alpha: style strength in [0, 1] (0 = the decoder's reconstruction of the content), or per
                 level ``{"relu1_1": 0.3, "default": 0.8}``; None (and levels a mapping does not name): DEFAULT_ALPHA
-                (0.6), or PHOTO_ALPHA (1.0) with ``photorealistic``.
+                (0.65), or PHOTO_ALPHA (1.0) with ``photorealistic``.
             levels: layer names or 1..5; run deepest first. Default: DEFAULT_LEVELS (PHOTO_LEVELS with
                 ``photorealistic``, PREVIEW_LEVELS with ``preview``).
             max_size: long side to work at (None = full size); smaller images keep their size.
@@ -181,16 +181,18 @@ class Model(Networks):
                 in YCbCr); or "histogram" (first give each style image the content's RGB mean and
                 covariance, so the style's palette becomes the photo's; needs style images, not Styles).
             blend_method: how a list of styles is mixed: "linear" or "wasserstein" (see ``blend``).
-            transform: the feature transform at each level: "wct" (whitening and coloring, Li et al. 2017) or
-                "ost" (the optimal-transport map of Lu et al. 2019: the same covariance, the least displacement).
+            transform: the feature transform at each level: "ost" (the default, DEFAULT_TRANSFORM: the
+                optimal-transport map of Lu et al. 2019, WCT's output covariance with the least displacement of the
+                content features) or "wct" (whitening and coloring, Li et al. 2017).
             refine: optimisation steps on the stylized image afterwards (0 = none; True = REFINE_STEPS): L-BFGS on the
                 pixels, matching the output's feature mean and covariance at relu1_1..relu4_1 to the style's (per mask
-                region with masks) while keeping the content's relu4_1 features, coarse to fine (most steps at half
-                the resolution). It puts back detail and texture the decoders lose; each step costs about an encoder
+                region with masks) while keeping the content's relu4_1 features and its layout of light (the
+                blurred luminance, up to brightness and contrast), coarse to fine (most steps at half the
+                resolution). It puts back detail and texture the decoders lose; each step costs about an encoder
                 pass forward and back (REFINE_STEPS at 512 px: README, Python API). Images over 1024 px on the long
                 side are refined at 1024 px and the change is enlarged. With ``photorealistic`` it runs before the
                 smoothing.
-            photorealistic: a photo out (FastPhotoStyle's recipe): WCT at PHOTO_LEVELS (relu1_1, whose decoder is
+            photorealistic: a photo out (FastPhotoStyle's recipe): the transform at PHOTO_LEVELS (relu1_1, whose decoder is
                 nearly lossless) at PHOTO_ALPHA, then edge-aware smoothing of the whole result guided by the content
                 (pixels of alike content colours in a neighbourhood take alike output colours; after tiles and masks).
             smoothing: that smoothing (``wct.smoothing.smooth``): "exact" (the closed form on the content's matting

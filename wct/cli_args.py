@@ -226,7 +226,8 @@ OPTIONS: tuple[Option, ...] = (
                  f"(default {api.DEFAULT_TRANSFORM})"),
     # photorealistic mode, refinement
     _option("--photo", RUNS, "photorealistic", action="store_true",
-            help=f"photorealistic: a photo out (WCT at {', '.join(api.PHOTO_LEVELS)}, then edge-aware smoothing by the content)"),
+            help=f"photorealistic: a photo out (the transform at {', '.join(api.PHOTO_LEVELS)}, then edge-aware "
+                 "smoothing by the content)"),
     _option("--smoothing", RUNS, "smoothing", choices=api.SMOOTHING, default=api.SMOOTHING[0],
             help="--photo's smoothing: exact (closed form, up to 2 MP, ~20 s at 512 px), fast (guided filter, any size) "
                  f"or auto (exact up to 128x128 px) (default {api.SMOOTHING[0]})"),

@@ -64,23 +64,23 @@ Alpha = float | Mapping[str | int, float]  # one strength, or {level: strength, 
 
 DEFAULT_SIZE = 512  # long side of the output, in pixels, unless max_size says otherwise (smaller images keep their size)
 DEFAULT_STYLE_SIZE = 512  # long side the style image is measured at
-DEFAULT_ALPHA = 0.6  # style strength, for every level not given its own
+DEFAULT_ALPHA = 0.65  # style strength, for every level not given its own (with OST: benchmarks/quality.py chose both)
 # stylize's default levels: relu5_1 is left out until its decoder reaches its quality target (decoders/README.md);
 # pass levels=wct.LEVELS for all five
 DEFAULT_LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
-DEFAULT_TRANSFORM = "wct"
+DEFAULT_TRANSFORM = "ost"  # the optimal-transport map: WCT's covariance, more of the photo kept
 PREVIEW_LEVELS = ("relu5_1", "relu4_1", "relu3_1")  # preview=True runs these (the coarse ones, the cheap decoders)...
 PREVIEW_SIZE = 256  # ...at this long side at most
 PRESERVE_COLOR = ("luminance", "histogram")
 BLEND_METHODS = ("linear", "wasserstein")
 DEFAULT_KEY = "default"  # in a per-level mapping, the value for every level not named
 PRECISIONS = {"float32": False, "half": True, "auto": "auto"}  # precision names -> load(half=...)
-# photorealistic=True: WCT at the shallowest level only, whose decoder reconstructs nearly losslessly (37.8 dB held-out;
+# photorealistic=True: the transform at the shallowest level only, whose decoder reconstructs nearly losslessly (37.8 dB held-out;
 # relu2_1 33.5 dB, relu3_1 28.6 dB), at full strength, then edge-aware smoothing (benchmarks/photoreal.py measured it)
 PHOTO_LEVELS = ("relu1_1",)
 PHOTO_ALPHA = 1.0
 SMOOTHING = ("auto", "exact", "fast")  # photorealistic smoothing: see wct.smoothing.smooth
-REFINE_STEPS = 30  # what refine=True and the CLI's bare --refine run: the documented default step count
+REFINE_STEPS = 40  # what refine=True and the CLI's bare --refine run: the documented default step count
 MAX_REFINE_STEPS = 1000
 
 

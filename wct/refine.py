@@ -2,10 +2,12 @@
 
 The loss matches, at relu1_1..relu4_1 of the encoder (relu5_1 is weighed 0: ``REFINE_WEIGHTS``), the output's feature
 mean and covariance to the style's (exactly what a ``Style`` stores, so saved, blended and per-level styles work
-unchanged), plus a content term against the content's own features at one level. With masks, each region's statistics
-are weighted by its mask and matched to its own style. The decoders lose detail and fine texture; the optimisation puts
-both back where the statistics say they belong, in about half the time a Gatys loop started from the photo needs to
-reach the same loss (benchmarks/README.md, "quality.py").
+unchanged), plus two content terms: the content's own features at one level, and the content's layout of light (its
+luminance blurred at a scale of a few pixels, compared after removing the mean and spread, so the style keeps its own
+tones while the photo's shapes, shading and faces stay where they are). With masks, each region's statistics are
+weighted by its mask and matched to its own style. The decoders lose detail and fine texture; the optimisation puts
+both back where the statistics say they belong, starting from the transfer's result, most steps at half size
+(benchmarks/README.md, "quality.py": the measurements, and a race against a Gatys loop started from the photo).
 
 The losses are pure functions of feature tensors; ``Refiner`` holds the targets and runs the optimiser.
 """
@@ -28,9 +30,13 @@ __all__ = [
     "CONTENT_WEIGHT",
     "statistics_loss",
     "content_loss",
+    "layout",
+    "layout_loss",
+    "layout_sigma",
     "range_loss",
     "total_loss",
     "Targets",
+    "content_targets",
     "Refiner",
     "schedule",
     "refine_image",
@@ -41,13 +47,16 @@ __all__ = [
 REFINE_WEIGHTS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 0.0}
 REFINE_LEVELS = tuple(lv for lv in LEVELS if REFINE_WEIGHTS[lv] > 0)
 CONTENT_LEVEL = "relu4_1"  # the content term's level
-CONTENT_WEIGHT = 0.3  # its weight against the sum of the per-level statistics terms (measured)
+CONTENT_WEIGHT = 0.1  # its weight against the sum of the per-level statistics terms (measured, with the layout term)
+LAYOUT_WEIGHT = 0.5  # the layout term's weight (measured: benchmarks/README.md, "quality.py")
+LAYOUT_SIGMA = 2.0  # its blur, in pixels of a 512 px long side (scaled with the refined size; the same at each stage)
 RANGE_WEIGHT = 100.0  # keeps the pixels in [0, 1]: the weight of the mean squared excursion outside it
 COARSE_SHARE = 0.6  # of the steps run at half the resolution first (each costs a quarter of a full-size one)
 MIN_SIDE = 64  # ...when that leaves at least this many pixels on the short side
 MAX_SIDE = 1024  # the long side refinement runs at, at most (bounded memory; larger images get the change enlarged)
 HISTORY = 10  # L-BFGS memory
 
+LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # BT.601 luminance weights
 Encode = Callable[[torch.Tensor], dict[str, torch.Tensor]]  # (1, 3, H, W) -> {level: (1, C, h, w)}, differentiable
 
 
@@ -84,16 +93,62 @@ def content_loss(f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (f - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)
 
 
+def _blur(y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(1, 1, H, W) blurred by a separable Gaussian of ``sigma`` px, reflect padding (radius capped by the size)."""
+    radius = min(int(3 * sigma + 0.5), y.shape[-1] - 1, y.shape[-2] - 1)
+    if sigma <= 0 or radius < 1:
+        return y
+    taps = torch.arange(-radius, radius + 1, dtype=y.dtype, device=y.device)
+    g = torch.exp(-(taps**2) / (2 * sigma**2))
+    g = g / g.sum()
+    y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="reflect"), g.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), g.view(1, 1, -1, 1))
+
+
+def layout(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The layout of light of an image (1, 3, H, W): its luminance blurred by ``sigma`` px, standardised to mean 0 and
+    standard deviation 1 over the image (a flat image gives about zero)."""
+    y = _blur((x.float() * LUMA.to(x.device)).sum(1, keepdim=True), sigma)
+    y = y - y.mean()
+    return y / y.pow(2).mean().sqrt().clamp_min(1e-4)
+
+
+def layout_sigma(size: tuple[int, int]) -> float:
+    """The layout blur for a refinement whose full-size stage is ``size`` (h, w): LAYOUT_SIGMA per 512 px of long side."""
+    return LAYOUT_SIGMA * max(size) / 512
+
+
+def layout_loss(x: torch.Tensor, target: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Mean squared difference of the layout of ``x`` from a ``layout`` target: 2 (1 - correlation) of the two
+    blurred luminances, so 0 when they agree up to brightness and contrast, whatever the tones."""
+    return (layout(x, sigma) - target).pow(2).mean()
+
+
 @dataclass
 class Targets:
     """What the optimisation aims at: per region a Style (and a mask (H, W) at the working size, or None for the whole
-    image), the levels to match, and the content's features at ``CONTENT_LEVEL``."""
+    image), the levels to match, the content's features at ``CONTENT_LEVEL`` and (optionally) its ``layout``."""
 
     styles: Sequence[Style]
     masks: torch.Tensor | None  # (K, H, W) or None (one style, the whole image)
     levels: Sequence[str]
     content: torch.Tensor  # (1, C, h, w) at CONTENT_LEVEL
     content_weight: float = CONTENT_WEIGHT
+    layout: torch.Tensor | None = None  # (1, 1, H, W): layout(content, sigma) at the working size
+    layout_weight: float = LAYOUT_WEIGHT
+    sigma: float = LAYOUT_SIGMA
+
+
+def content_targets(
+    features: Encode, content: torch.Tensor, styles: Sequence[Style], levels: Sequence[str], *,
+    masks: torch.Tensor | None = None, content_weight: float = CONTENT_WEIGHT, layout_weight: float = LAYOUT_WEIGHT,
+    sigma: float = LAYOUT_SIGMA,
+) -> Targets:
+    """The Targets for an image of ``content``'s size (1, 3, H, W): its features and layout measured here."""
+    with torch.no_grad():
+        feats = features(content, CONTENT_LEVEL)[CONTENT_LEVEL].float()
+        light = layout(content, sigma) if layout_weight > 0 else None
+    return Targets(styles, masks, levels, feats, content_weight, light, layout_weight, sigma)
 
 
 def total_loss(taps: Mapping[str, torch.Tensor], targets: Targets) -> torch.Tensor:
@@ -123,8 +178,12 @@ class Refiner:
         self.losses: list[float] = []
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
-        """The total refinement loss of ``x`` (1, 3, H, W), range term included."""
-        return total_loss(self.encode(x, self.deepest), self.targets) + RANGE_WEIGHT * range_loss(x)
+        """The total refinement loss of ``x`` (1, 3, H, W): ``total_loss`` of its taps, its layout and range terms."""
+        loss = total_loss(self.encode(x, self.deepest), self.targets) + RANGE_WEIGHT * range_loss(x)
+        t = self.targets
+        if t.layout is not None and t.layout_weight > 0:
+            loss = loss + t.layout_weight * layout_loss(x, t.layout, t.sigma)
+        return loss
 
     def run(self, x0: torch.Tensor, steps: int, after_step: Callable[[], None] | None = None) -> torch.Tensor:
         """``steps`` iterations from ``x0`` (one loss evaluation each); ``after_step()`` after each, and what it raises
@@ -175,28 +234,33 @@ def refine_image(
     *,
     masks: torch.Tensor | None = None,
     content_weight: float = CONTENT_WEIGHT,
+    layout_weight: float = LAYOUT_WEIGHT,
     after_step: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Refine a stylized image ``x`` (1, 3, H, W) of ``content`` (same shape) after ``styles`` (one, or one per mask of
     ``masks`` (K, H, W)) in ``steps`` L-BFGS iterations, coarse to fine (``schedule``). Each stage optimises the
     image at its size; the change it makes is brought to the next size and added, so detail of ``x`` above the
-    working resolution is kept. ``features(x, upto)`` gives differentiable encoder taps."""
+    working resolution is kept. ``features(x, upto)`` gives differentiable encoder taps. The layout term's blur is
+    LAYOUT_SIGMA px per 512 px of the refined long side, at every stage."""
     levels = [lv for lv in REFINE_LEVELS if all(s.has(lv) for s in styles)]
     with torch.inference_mode(False), torch.enable_grad():  # callers may run under inference mode: leave it, copy in
         x, content = x.clone(), content.clone()
         styles = [Style({lv: (s.mean(lv).clone(), s.color(lv).clone()) for lv in levels}) for s in styles]
         masks = None if masks is None else masks.clone()
-        return _stages(features, x, content, styles, steps, masks, levels, content_weight, after_step)
+        weights = {"content_weight": content_weight, "layout_weight": layout_weight}
+        return _stages(features, x, content, styles, steps, masks, levels, weights, after_step)
 
 
-def _stages(features, x, content, styles, steps, masks, levels, content_weight, after_step) -> torch.Tensor:
+def _stages(features, x, content, styles, steps, masks, levels, weights, after_step) -> torch.Tensor:
     """refine_image's coarse-to-fine stages."""
     y = x
-    for size, n in schedule(steps, tuple(x.shape[-2:])):
-        with torch.no_grad():
-            target = features(resized(content, size), CONTENT_LEVEL)[CONTENT_LEVEL].float()
+    stages = schedule(steps, tuple(x.shape[-2:]))
+    sigma = layout_sigma(stages[-1][0]) if stages else LAYOUT_SIGMA
+    for size, n in stages:
         stage_masks = None if masks is None else resized(masks[None], size)[0].clamp(0, 1)
+        targets = content_targets(features, resized(content, size), styles, levels, masks=stage_masks, sigma=sigma,
+                                  **weights)
         start = resized(y, size)
-        out = Refiner(features, Targets(styles, stage_masks, levels, target, content_weight)).run(start, n, after_step)
+        out = Refiner(features, targets).run(start, n, after_step)
         y = (y + resized(out - start, tuple(x.shape[-2:]))).clamp(0, 1)
     return y

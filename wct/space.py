@@ -83,7 +83,7 @@ from gradio_client import Client, handle_file
 
 png = Client("USER/SPACE").predict(
     handle_file("photo.jpg"), handle_file("painting.jpg"), None, None, None,  # content, style images 1..4
-    1, 1, 1, 1, 0.6, 512,  # the styles' weights, alpha, output long side (px)
+    1, 1, 1, 1, 0.65, 512,  # the styles' weights, alpha, output long side (px)
     api_name="/stylize",
 )
 ```
