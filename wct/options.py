@@ -76,7 +76,7 @@ BLEND_METHODS = ("linear", "wasserstein")
 DEFAULT_KEY = "default"  # in a per-level mapping, the value for every level not named
 PRECISIONS = {"float32": False, "half": True, "auto": "auto"}  # precision names -> load(half=...)
 # photorealistic=True: the transform at the shallowest level only, whose decoder reconstructs nearly losslessly (37.8 dB held-out;
-# relu2_1 33.5 dB, relu3_1 28.6 dB), at full strength, then edge-aware smoothing (benchmarks/photoreal.py measured it)
+# relu2_1 33.5 dB, relu3_1 28.4 dB), at full strength, then edge-aware smoothing (benchmarks/photoreal.py measured it)
 PHOTO_LEVELS = ("relu1_1",)
 PHOTO_ALPHA = 1.0
 SMOOTHING = ("auto", "exact", "fast")  # photorealistic smoothing: see wct.smoothing.smooth
