@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .encoder import LEVELS
-from .spatial import masks_at
+from .spatial import LUMA, masks_at
 from .style import Style
 
 __all__ = [
@@ -56,7 +56,6 @@ MIN_SIDE = 64  # ...when that leaves at least this many pixels on the short side
 MAX_SIDE = 1024  # the long side refinement runs at, at most (bounded memory; larger images get the change enlarged)
 HISTORY = 10  # L-BFGS memory
 
-LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # BT.601 luminance weights
 Encode = Callable[[torch.Tensor], dict[str, torch.Tensor]]  # (1, 3, H, W) -> {level: (1, C, h, w)}, differentiable
 
 
@@ -108,7 +107,7 @@ def _blur(y: torch.Tensor, sigma: float) -> torch.Tensor:
 def layout(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """The layout of light of an image (1, 3, H, W): its luminance blurred by ``sigma`` px, standardised to mean 0 and
     standard deviation 1 over the image (a flat image gives about zero)."""
-    y = _blur((x.float() * LUMA.to(x.device)).sum(1, keepdim=True), sigma)
+    y = _blur((x.float() * x.new_tensor(LUMA, dtype=torch.float32).view(1, 3, 1, 1)).sum(1, keepdim=True), sigma)
     y = y - y.mean()
     return y / y.pow(2).mean().sqrt().clamp_min(1e-4)
 
