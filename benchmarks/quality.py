@@ -207,7 +207,7 @@ def gatys_race(model: wct.Model, photo: Path, painting: Path, steps: int, cap: f
     c = as_tensor(content)
     levels = [lv for lv in REFINE_LEVELS if style.has(lv)]
     targets = content_targets(model.features, c, [style], levels, sigma=layout_sigma(tuple(c.shape[-2:])))
-    refiner = Refiner(model.features, targets)
+    refiner = Refiner(model.features, targets, pyramid=1)  # plain: the pixels
     with torch.no_grad():
         goal = float(refiner.loss(as_tensor(refined)))
     class Done(Exception):

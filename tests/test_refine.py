@@ -14,9 +14,11 @@ from wct.refine import (
     MAX_SIDE,
     Refiner,
     Targets,
+    compose,
     layout,
     layout_loss,
     layout_sigma,
+    octaves,
     refine_image,
     schedule,
     statistics_loss,
@@ -174,3 +176,33 @@ def test_the_layout_term_keeps_more_of_the_photos_light(random_model):
     sigma = layout_sigma(tuple(c.shape[-2:]))
     target = layout(c, sigma)
     assert float(layout_loss(kept, target, sigma)) < float(layout_loss(free, target, sigma))
+
+
+def test_octaves_halve_in_size_start_at_the_image_and_compose_back_to_it():
+    x = as_tensor(CONTENT)
+    parts = octaves(x, 4)
+    assert [tuple(p.shape[-2:]) for p in parts] == [(72, 96), (36, 48), (18, 24), (9, 12)]
+    assert all(p.requires_grad and p.is_leaf for p in parts) and all(not p.detach().any() for p in parts[1:])
+    assert torch.equal(compose(parts), x)
+    assert len(octaves(x[..., :5, :], 4)) == 2  # no octave narrower than 2 px
+    assert len(octaves(x, 1)) == 1  # the pixels alone: a plain Gatys loop
+
+
+def test_a_coarse_octave_moves_a_broad_area_and_the_pixels_stay_put():
+    parts = octaves(torch.zeros(1, 3, 16, 16), 3)
+    with torch.no_grad():
+        parts[2][..., 1, 1] = 1.0  # one pixel of the quarter-size octave
+    y = compose(parts)
+    assert int((y[0, 0] > 0).sum()) >= 16 and float(parts[0].abs().max()) == 0
+
+
+def test_octaves_reach_a_lower_loss_than_the_pixels_in_the_same_steps(random_model):
+    style = random_model.compute_style(STYLES[0], levels=LEVELS)
+    x = as_tensor(CONTENT)
+    content = random_model.features(x, CONTENT_LEVEL)[CONTENT_LEVEL].detach()
+    ends = {}
+    for count in (1, 4):
+        refiner = Refiner(random_model.features, Targets([style], None, LEVELS, content), pyramid=count)
+        refiner.run(x, 8)
+        ends[count] = refiner.losses[-1]
+    assert ends[4] < ends[1]

@@ -6,7 +6,8 @@ unchanged), plus two content terms: the content's own features at one level, and
 luminance blurred at a scale of a few pixels, compared after removing the mean and spread, so the style keeps its own
 tones while the photo's shapes, shading and faces stay where they are). With masks, each region's statistics are
 weighted by its mask and matched to its own style. The decoders lose detail and fine texture; the optimisation puts
-both back where the statistics say they belong, starting from the transfer's result, most steps at half size
+both back where the statistics say they belong, starting from the transfer's result, most steps at half size, the
+image optimised as four octaves of detail rather than as pixels (``octaves``, ``compose``: the loss falls faster)
 (benchmarks/README.md, "quality.py": the measurements, and a race against a Gatys loop started from the photo).
 
 The losses are pure functions of feature tensors; ``Refiner`` holds the targets and runs the optimiser.
@@ -37,6 +38,8 @@ __all__ = [
     "total_loss",
     "Targets",
     "content_targets",
+    "octaves",
+    "compose",
     "Refiner",
     "schedule",
     "refine_image",
@@ -55,6 +58,7 @@ COARSE_SHARE = 0.6  # of the steps run at half the resolution first (each costs 
 MIN_SIDE = 64  # ...when that leaves at least this many pixels on the short side
 MAX_SIDE = 1024  # the long side refinement runs at, at most (bounded memory; larger images get the change enlarged)
 HISTORY = 10  # L-BFGS memory
+PYRAMID = 4  # the image is optimised as this many octaves of detail (1 = the pixels alone): ``compose``
 
 Encode = Callable[[torch.Tensor], dict[str, torch.Tensor]]  # (1, 3, H, W) -> {level: (1, C, h, w)}, differentiable
 
@@ -168,11 +172,35 @@ def total_loss(taps: Mapping[str, torch.Tensor], targets: Targets) -> torch.Tens
     return loss
 
 
-class Refiner:
-    """L-BFGS iterations on an image (1, 3, H, W) against ``targets``; ``encode(x, upto)`` must be differentiable."""
+def octaves(x: torch.Tensor, count: int) -> list[torch.Tensor]:
+    """The parameters of an image (1, 3, H, W) as ``count`` octaves: ``x`` itself, then zeros at 1/2, 1/4, ... of its
+    size (while a side stays at least 2 px), each a leaf that requires grad; ``compose`` gives the image back."""
+    h, w = x.shape[-2:]
+    parts = [x.detach().clone(memory_format=torch.contiguous_format)]
+    for k in range(1, count):
+        if min(h >> k, w >> k) < 2:
+            break
+        parts.append(x.new_zeros(1, x.shape[1], h >> k, w >> k))
+    return [p.requires_grad_(True) for p in parts]
 
-    def __init__(self, encode: Encode, targets: Targets, *, history: int = HISTORY) -> None:
-        self.encode, self.targets, self.history = encode, targets, history
+
+def compose(parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The image of ``octaves``: the first part plus each coarser one enlarged to its size (bilinear). Optimising the
+    octaves rather than the pixels moves broad areas as easily as single pixels (a Laplacian-pyramid
+    parameterisation, as in Kolkin et al., STROTSS, 2019): the same loss falls faster per step."""
+    size = tuple(parts[0].shape[-2:])
+    y = parts[0]
+    for p in parts[1:]:
+        y = y + F.interpolate(p, size=size, mode="bilinear", align_corners=False)
+    return y
+
+
+class Refiner:
+    """L-BFGS iterations on an image (1, 3, H, W) against ``targets``, optimised as ``pyramid`` octaves (1 = the
+    pixels, the plain Gatys loop); ``encode(x, upto)`` must be differentiable."""
+
+    def __init__(self, encode: Encode, targets: Targets, *, history: int = HISTORY, pyramid: int = PYRAMID) -> None:
+        self.encode, self.targets, self.history, self.pyramid = encode, targets, history, pyramid
         self.deepest = max((*targets.levels, CONTENT_LEVEL), key=LEVELS.index)
         self.losses: list[float] = []
 
@@ -187,12 +215,12 @@ class Refiner:
     def run(self, x0: torch.Tensor, steps: int, after_step: Callable[[], None] | None = None) -> torch.Tensor:
         """``steps`` iterations from ``x0`` (one loss evaluation each); ``after_step()`` after each, and what it raises
         stops the run. Returns the image clamped to [0, 1]."""
-        x = x0.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
-        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=self.history)
+        parts = octaves(x0, self.pyramid)
+        opt = torch.optim.LBFGS(parts, lr=1.0, max_iter=1, history_size=self.history)
 
         def closure() -> torch.Tensor:
             opt.zero_grad(set_to_none=True)
-            loss = self.loss(x)
+            loss = self.loss(compose(parts))
             loss.backward()
             return loss
 
@@ -201,7 +229,8 @@ class Refiner:
                 self.losses.append(float(opt.step(closure).detach()))
             if after_step is not None:
                 after_step()
-        return x.detach().clamp_(0, 1)
+        with torch.no_grad():
+            return compose(parts).clamp_(0, 1)
 
 
 def resized(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
