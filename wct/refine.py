@@ -230,7 +230,7 @@ class Refiner:
             if after_step is not None:
                 after_step()
         with torch.no_grad():
-            return compose(parts).clamp_(0, 1)
+            return compose(parts).detach().clamp(0, 1)
 
 
 def resized(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
