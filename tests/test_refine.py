@@ -193,7 +193,7 @@ def test_a_coarse_octave_moves_a_broad_area_and_the_pixels_stay_put():
     with torch.no_grad():
         parts[2][..., 1, 1] = 1.0  # one pixel of the quarter-size octave
     y = compose(parts)
-    assert int((y[0, 0] > 0).sum()) >= 16 and float(parts[0].abs().max()) == 0
+    assert int((y[0, 0] > 0).sum()) >= 16 and not parts[0].detach().any()
 
 
 def test_octaves_reach_a_lower_loss_than_the_pixels_in_the_same_steps(random_model):

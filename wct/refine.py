@@ -6,9 +6,9 @@ unchanged), plus two content terms: the content's own features at one level, and
 luminance blurred at a scale of a few pixels, compared after removing the mean and spread, so the style keeps its own
 tones while the photo's shapes, shading and faces stay where they are). With masks, each region's statistics are
 weighted by its mask and matched to its own style. The decoders lose detail and fine texture; the optimisation puts
-both back where the statistics say they belong, starting from the transfer's result, most steps at half size, the
-image optimised as four octaves of detail rather than as pixels (``octaves``, ``compose``: the loss falls faster)
-(benchmarks/README.md, "quality.py": the measurements, and a race against a Gatys loop started from the photo).
+both back where the statistics say they belong, starting from the transfer's result, most steps at half size. The
+image is optimised as four octaves of detail rather than as pixels (``octaves``, ``compose``), so the loss falls
+faster. benchmarks/README.md, "quality.py", has the measurements and a race against a Gatys loop from the photo.
 
 The losses are pure functions of feature tensors; ``Refiner`` holds the targets and runs the optimiser.
 """
@@ -191,7 +191,7 @@ def compose(parts: Sequence[torch.Tensor]) -> torch.Tensor:
     size = tuple(parts[0].shape[-2:])
     y = parts[0]
     for p in parts[1:]:
-        y = y + F.interpolate(p, size=size, mode="bilinear", align_corners=False)
+        y = y + resized(p, size)
     return y
 
 
