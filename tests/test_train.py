@@ -12,7 +12,9 @@ from safetensors.torch import load_file, save_file
 
 import wct
 from wct.decoder import Decoder, extra_metadata
-from wct.train import TrainConfig, _crop_side, _random_batch, export_decoder, split_images, train_decoder
+from wct.errors import InputError
+from wct.train import TrainConfig, _crop_side, _random_batch, export_decoder, split_images, train_decoder, transferred
+from wct.transform import mean_and_covariance
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +156,30 @@ def test_grafting_onto_a_deepened_decoder_is_refused(photos, tmp_path):
     )
     with pytest.raises(wct.InputError, match="grafting needs plain mirror decoders"):
         train_decoder(cfg)
+
+
+def test_the_stylization_term_transfers_each_crops_features_the_next_crops_statistics():
+    f = torch.randn(3, 4, 6, 5) * torch.tensor([1.0, 2.0, 0.5, 3.0]).view(1, 4, 1, 1) + torch.arange(3.0).view(3, 1, 1, 1)
+    out = transferred({"relu1_1": f}, "relu1_1", 1.0)
+    mean, cov = mean_and_covariance(out.flatten(2))
+    want_mean, want_cov = mean_and_covariance(f.roll(1, dims=0).flatten(2))
+    assert out.shape == f.shape and out.dtype == torch.float32
+    assert torch.allclose(mean, want_mean, atol=1e-4) and torch.allclose(cov, want_cov, atol=1e-3)
+    assert torch.allclose(transferred({"relu1_1": f}, "relu1_1", 0.0), f)  # alpha 0: the content itself
+
+
+def test_a_stylizing_run_trains_on_the_term_and_saves_its_latest_weights(photos, tmp_path):
+    plain = train_decoder(config(photos, tmp_path / "p", 3))
+    styl = train_decoder(TrainConfig(**dict(config(photos, tmp_path / "s", 3).__dict__, stylize=1.0)))
+    a, b = load_file(str(plain / "last.safetensors")), load_file(str(styl / "last.safetensors"))
+    assert not all(torch.equal(a[k], b[k]) for k in a)  # the term changed the training
+    log = [json.loads(line) for line in (styl / "log.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in log) and log[-1]["step"] == 3
+    best = load_file(str(styl / "best.safetensors"))
+    assert all(torch.equal(best[k], b[f"model.{k}"]) for k in best)  # the latest, whatever its PSNR
+
+
+def test_a_negative_loss_weight_is_refused_with_the_fix(photos, tmp_path):
+    for name in ("stylize", "feature_weight"):
+        with pytest.raises(InputError, match="must be 0 or more"):
+            train_decoder(TrainConfig(**dict(config(photos, tmp_path / name, 1).__dict__, **{name: -1.0})))

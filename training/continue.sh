@@ -8,7 +8,9 @@
 #   DEEPEN (e.g. "0,1": one more identity-initialised conv after these mirror convs; kept by later runs),
 #   ENLARGE (fraction of crops enlarged 1-1.6x from a smaller region, e.g. 0.5; 0 = all crops shrunk),
 #   BF16=1 (bfloat16 autocast: several times faster on CPUs with AMX, e.g. Intel Xeon 4th gen and later),
-#   FEATURE (the feature term's weight, e.g. 0.01 as relu4_1 in the thirteenth session; 0 = pixel MSE only)
+#   FEATURE (the feature term's weight, e.g. 0.01 as relu4_1 in the thirteenth session; 0 = pixel MSE only),
+#   STYLIZE (the stylization term's weight, e.g. 0.02: decode OST-transferred features of other crops; 0 = off),
+#   CROP, BATCH (override the level's crop side and batch; the stylization term wants crops of 256 at relu4_1)
 set -euo pipefail
 images=${1:?usage: training/continue.sh IMAGES_DIR PHASE [CKPT_ROOT]}
 phase=${2:?give a phase name, e.g. p2}
@@ -20,8 +22,9 @@ for level in ${LEVELS:-relu2_1 relu3_1 relu4_1 relu5_1}; do
     relu5_1) crop=192 batch=4 ;;
     *) crop=128 batch=8 ;;
   esac
+  crop=${CROP:-$crop} batch=${BATCH:-$batch}
   "$py" -m wct.train --images "$images" --threads "${THREADS:-2}" --eval-every 6 --val-count 16 \
     --level "$level" --out "$root/$level-$phase" --init-from "$here/decoders/$level.safetensors" \
     --crop "$crop" --batch "$batch" --lr "${LR:-5e-4}" --lr-min "${LR_MIN:-5e-5}" --warmup 50 --steps "${STEPS:-3000}" \
-    --ema "${EMA:-0}" --enlarge "${ENLARGE:-0}" --bf16 "${BF16:-0}" --feature-weight "${FEATURE:-0}" --deepen "${DEEPEN:-}" --max-minutes "${MINUTES:-30}"
+    --ema "${EMA:-0}" --enlarge "${ENLARGE:-0}" --bf16 "${BF16:-0}" --feature-weight "${FEATURE:-0}" --stylize "${STYLIZE:-0}" --deepen "${DEEPEN:-}" --max-minutes "${MINUTES:-30}"
 done

@@ -1,5 +1,10 @@
 """Decoder training: random crops of photos -> encoder tap -> decoder -> pixel (+ feature) loss, Adam.
 
+With ``stylize`` > 0 the decoder also learns to decode *transferred* features, as it must in use: each crop's features
+given another crop's statistics (OST at a random alpha), decoded, should encode back to those features, with the
+statistics of the other crop at every level up to the tap (the decoder objective of Huang & Belongie's AdaIN, on the
+transform the engine runs). The styles are the batch's own photos, so no painting is trained on.
+
 Resumable exactly (model, optimiser, data RNG and log live in a checkpoint folder), seeded, CPU or CUDA.
 Checkpoints and logs are safetensors + JSON: nothing here is ever pickled.
 """
@@ -26,6 +31,8 @@ from .errors import InputError
 from .files import atomic_write
 from .image import fit_multiple, resize_to
 from .metrics import psnr, ssim
+from .refine import statistics_loss
+from .transform import coloring_matrix, flat_features, mean_and_covariance, wct
 from .weights import ENCODER_ID, cache_dir, safetensors_metadata
 
 __all__ = ["TrainConfig", "train_decoder", "split_images", "feature_scale", "evaluate", "export_decoder"]
@@ -45,6 +52,7 @@ class TrainConfig:
     warmup: int = 200
     steps: int = 4000
     feature_weight: float = 0.0
+    stylize: float = 0.0  # weight of the stylization term (0 = reconstruction only)
     eval_every: float = 5.0  # minutes
     ckpt_every: float = 4.0  # minutes
     max_minutes: float = 0.0  # 0 = no limit for this run
@@ -253,7 +261,7 @@ def _log(folder: Path, record: dict) -> None:
 
 
 def _loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, cfg: TrainConfig, n_head: int, lower_level: str,
-          head_phase: bool) -> torch.Tensor:
+          head_phase: bool, alpha: float = 1.0) -> torch.Tensor:
     """The batch's loss: in the head phase the grafted head against the lower level's features, else pixels (+ features)."""
     with torch.no_grad():
         taps = encoder(x, upto=cfg.level)
@@ -266,12 +274,56 @@ def _loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, cfg: TrainConfig,
     if cfg.feature_weight > 0 and not head_phase:
         s = decoder.scale.view(1, -1, 1, 1)
         loss = loss + cfg.feature_weight * F.mse_loss((encoder(y, upto=cfg.level)[cfg.level] / s).float(), (feats / s).float())
+    if cfg.stylize > 0 and not head_phase:
+        loss = loss + cfg.stylize * _stylized_loss(encoder, decoder, taps, cfg, alpha)
     return loss
+
+
+STYLIZE_ALPHA = (0.5, 1.0)  # the range the stylization term's alpha is drawn from (the engine's default is 0.65)
+
+
+def _stylize_alpha(gen: torch.Generator) -> float:
+    lo, hi = STYLIZE_ALPHA
+    return lo + (hi - lo) * float(torch.rand((), generator=gen))
+
+
+def transferred(taps: dict[str, torch.Tensor], level: str, alpha: float) -> torch.Tensor:
+    """Each crop's features at ``level`` given the next crop's mean and covariance (OST mixed by ``alpha``), float32."""
+    f = taps[level].float()
+    with torch.autocast(f.device.type, enabled=False):
+        flat = flat_features(f)
+        mean, cov = mean_and_covariance(flat_features(f.roll(1, dims=0)))
+        return wct(flat, mean[..., 0], coloring_matrix(cov), alpha, kind="ost").float().view(f.shape)
+
+
+def _stylized_loss(encoder: Encoder, decoder: Decoder, taps: dict[str, torch.Tensor], cfg: TrainConfig,
+                   alpha: float) -> torch.Tensor:
+    """Decode ``transferred`` features: their relative feature error plus the mean statistics distance of the
+    output from the style crop's at each level up to the tap (refine.statistics_loss)."""
+    with torch.no_grad():
+        target = transferred(taps, cfg.level, alpha)
+        stats = {lv: mean_and_covariance(flat_features(taps[lv].float().roll(1, dims=0))) for lv in _stat_levels(cfg)}
+    out = encoder(decoder(target), upto=cfg.level)
+    s = decoder.scale.view(1, -1, 1, 1)
+    loss = F.mse_loss((out[cfg.level] / s).float(), target / s)
+    for lv, (mean, cov) in stats.items():
+        f = flat_features(out[lv].float())
+        per = [statistics_loss(f[b], mean[b, :, 0].float(), cov[b].float()) for b in range(f.shape[0])]
+        loss = loss + torch.stack(per).mean() / len(stats)
+    return loss
+
+
+def _stat_levels(cfg: TrainConfig) -> list[str]:
+    return list(LEVELS[: LEVELS.index(cfg.level) + 1])
 
 
 def train_decoder(cfg: TrainConfig) -> Path:
     """Train (or resume) one level's decoder; returns the checkpoint folder. Stops at cfg.steps or cfg.max_minutes."""
     cfg.level = parse_level(cfg.level)
+    for name in ("feature_weight", "stylize"):
+        if not getattr(cfg, name) >= 0:  # also NaN
+            flag = "--" + name.replace("_", "-")
+            raise InputError(f"{flag} {getattr(cfg, name)}: a loss weight must be 0 or more; fix: give e.g. {flag} 0.02")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -316,8 +368,9 @@ def train_decoder(cfg: TrainConfig) -> Path:
         x = _random_batch(train_imgs, cfg, gen).to(cfg.device)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        alpha = _stylize_alpha(gen) if cfg.stylize > 0 else 1.0
         with torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = _loss(encoder, decoder, x, cfg, n_head, lower_level, meta["step"] < cfg.block_steps)
+            loss = _loss(encoder, decoder, x, cfg, n_head, lower_level, meta["step"] < cfg.block_steps, alpha)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -334,7 +387,7 @@ def train_decoder(cfg: TrainConfig) -> Path:
             rec = {"step": meta["step"], "images": meta["images_seen"], "loss": sum(losses) / len(losses), "lr": lr,
                    "val_psnr": round(p, 3), "val_ssim": round(s, 4), "sec_per_step": per_step}
             _log(folder, rec)
-            if p > meta["best_psnr"]:
+            if p > meta["best_psnr"] or cfg.stylize > 0:  # stylization is judged by benchmarks/quality.py, not PSNR
                 meta.update(best_psnr=p, best_ssim=s, best_step=meta["step"], best_images=meta["images_seen"])
                 _save_weights(judged, folder / "best.safetensors",
                               {"level": cfg.level, "encoder": ENCODER_ID, "step": meta["step"],
@@ -421,6 +474,8 @@ def add_arguments(parser) -> None:
         "lower": "weights of the finished decoder one level down, grafted as this one's tail",
         "block_steps": "first steps train only the new head against the lower level's features",
         "feature_weight": "weight of the feature reconstruction loss at the same tap",
+        "stylize": "weight of the stylization term: decode other crops' statistics transferred onto each crop (OST, "
+                   "alpha 0.5-1) back to those features and statistics; best.safetensors is then the latest evaluation",
         "ema": "keep an exponential moving average of the weights with this decay (e.g. 0.998) and evaluate/save it",
         "enlarge": "fraction of crops cut from a smaller region and enlarged bicubically by 1-1.6x (e.g. 0.5)",
         "bf16": "train under bfloat16 autocast (several times faster on CPUs with AMX or AVX512-BF16 and on recent GPUs; "
