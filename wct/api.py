@@ -185,13 +185,13 @@ class Model(Networks):
                 optimal-transport map of Lu et al. 2019, WCT's output covariance with the least displacement of the
                 content features) or "wct" (whitening and coloring, Li et al. 2017).
             refine: optimisation steps on the stylized image afterwards (0 = none; True = REFINE_STEPS): L-BFGS on the
-                pixels, matching the output's feature mean and covariance at relu1_1..relu4_1 to the style's (per mask
-                region with masks) while keeping the content's relu4_1 features and its layout of light (the
-                blurred luminance, up to brightness and contrast), coarse to fine (most steps at half the
-                resolution). It puts back detail and texture the decoders lose; each step costs about an encoder
-                pass forward and back (REFINE_STEPS at 512 px: README, Python API). Images over 1024 px on the long
-                side are refined at 1024 px and the change is enlarged. With ``photorealistic`` it runs before the
-                smoothing.
+                image (as four octaves of detail), matching the output's feature mean and covariance at
+                relu1_1..relu4_1 to the style's (per mask region with masks) while keeping the content's relu4_1
+                features and its layout of light (the blurred luminance, up to brightness and contrast), coarse to
+                fine (most steps at half the resolution). It puts back detail and texture the decoders lose; each
+                step costs about an encoder pass forward and back (REFINE_STEPS at 512 px: README, Python API).
+                Images over 1024 px on the long side are refined at 1024 px and the change is enlarged. With
+                ``photorealistic`` it runs before the smoothing.
             photorealistic: a photo out (FastPhotoStyle's recipe): the transform at PHOTO_LEVELS (relu1_1, whose decoder is
                 nearly lossless) at PHOTO_ALPHA, then edge-aware smoothing of the whole result guided by the content
                 (pixels of alike content colours in a neighbourhood take alike output colours; after tiles and masks).

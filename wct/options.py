@@ -80,7 +80,7 @@ PRECISIONS = {"float32": False, "half": True, "auto": "auto"}  # precision names
 PHOTO_LEVELS = ("relu1_1",)
 PHOTO_ALPHA = 1.0
 SMOOTHING = ("auto", "exact", "fast")  # photorealistic smoothing: see wct.smoothing.smooth
-REFINE_STEPS = 40  # what refine=True and the CLI's bare --refine run: the documented default step count
+REFINE_STEPS = 60  # what refine=True and the CLI's bare --refine run: the documented default step count
 MAX_REFINE_STEPS = 1000
 
 
