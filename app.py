@@ -134,7 +134,7 @@ def mixing_controls(available: list[str]) -> dict:
                 for i in range(1, SLOTS + 1)
             ]
         fine_alpha = gr.Slider(
-            0, 1, value=wct.api.DEFAULT_ALPHA, step=0.05, label="Strength at the shallow levels", visible=both,
+            0, 1, value=wct.DEFAULT_ALPHA, step=0.05, label="Strength at the shallow levels", visible=both,
             elem_id="fine-alpha",
         )
         blend = gr.Radio(
@@ -174,13 +174,13 @@ def engine_controls() -> dict:
         False,
         label="Photo-realistic",
         info="a photo out, for a photo after another photo: the transform at "
-        f"{', '.join(wct.api.PHOTO_LEVELS)} at full strength, then edge-aware smoothing guided by the photo "
+        f"{', '.join(wct.PHOTO_LEVELS)} at full strength, then edge-aware smoothing guided by the photo "
         "(sets the levels and the strength)",
         elem_id="photo",
     )
     transform = gr.Radio(
         list(form.TRANSFORMS),
-        value=wct.api.DEFAULT_TRANSFORM,
+        value=wct.DEFAULT_TRANSFORM,
         label="Transform",
         info="wct: whitening and coloring; ost: optimal transport (the same statistics, the least change to the photo)",
         elem_id="transform",
@@ -201,7 +201,7 @@ def settings(app: App) -> dict:
     """Strength, colours, the per-level mix, levels (a preset, then the levels to run), output size, the engine's
     switches."""
     alpha = gr.Slider(
-        0, 1, value=wct.api.DEFAULT_ALPHA, step=0.05, label="Strength (alpha)",
+        0, 1, value=wct.DEFAULT_ALPHA, step=0.05, label="Strength (alpha)",
         info="0 keeps the photo, 1 takes the style fully", elem_id="alpha",
     )
     preserve = gr.Radio(

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import wct
-from wct.options import parse_levels
+from wct.checks import parse_levels
 
 
 def test_every_input_type_round_trips(random_model, content_array, content_path, style_array):
@@ -152,7 +152,7 @@ def test_missing_decoder_is_a_weights_error(tmp_path, content_array):
 def test_default_levels_are_relu4_1_to_relu1_1_and_all_five_on_request(random_model, content_array, style_array):
     seen = []
     random_model.stylize(content_array, style_array, max_size=64, progress=lambda i, n, lv: seen.append(lv))
-    assert tuple(seen) == wct.api.DEFAULT_LEVELS == ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
+    assert tuple(seen) == wct.DEFAULT_LEVELS == ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
     seen.clear()
     random_model.stylize(content_array, style_array, max_size=64, levels=wct.LEVELS, progress=lambda i, n, lv: seen.append(lv))
     assert seen == list(reversed(wct.LEVELS))
@@ -164,8 +164,8 @@ def test_stylize_batch_equals_stylize_and_keeps_cpu_batches_small(random_model, 
     contents = [rng.integers(0, 255, shape, dtype=np.uint8) for shape in [(64, 64, 3)] * 3 + [(48, 80, 3)]]
     style = random_model.compute_style(style_array, levels=[2, 1])
     passes = []
-    run = wct.pipeline.run_levels
-    monkeypatch.setattr(wct.pipeline, "run_levels", lambda nets, x, *a, **k: passes.append(x.shape[0]) or run(nets, x, *a, **k))
+    run = wct.levels.run_levels
+    monkeypatch.setattr(wct.levels, "run_levels", lambda nets, x, *a, **k: passes.append(x.shape[0]) or run(nets, x, *a, **k))
     monkeypatch.setattr(wct.networks, "CPU_BATCH_PIXELS", 2 * 64 * 64)
     outs = random_model.stylize_batch(contents, style, batch_size=4, levels=[2, 1], max_size=None)
     assert passes == [2, 1, 1]  # two 64x64 together (the pixel cap, not batch_size=4), then what is left per shape
@@ -176,7 +176,7 @@ def test_stylize_batch_equals_stylize_and_keeps_cpu_batches_small(random_model, 
 
 def test_a_compiled_model_gives_the_eager_result(random_model, content_array, style_array):
     """Model(compile=True) runs the same networks through torch.compile: same pictures, up to float rounding."""
-    compiled = wct.load(decoders={"relu1_1": random_model.decoder("relu1_1")}, compile=True)
+    compiled = wct.load(decoders={"relu1_1": random_model.networks.decoder("relu1_1")}, compile=True)
     style = random_model.compute_style(style_array, levels=["relu1_1"])
     eager = random_model.stylize(content_array, style, levels=["relu1_1"], max_size=64)
     fast = compiled.stylize(content_array, style, levels=["relu1_1"], max_size=64)
@@ -190,7 +190,7 @@ def test_half_precision_stays_close_to_float32(model, content_array, style_array
     full = np.asarray(model.stylize(content_array, style_array, **kw)).astype(float)
     approx = np.asarray(half.stylize(content_array, style_array, **kw)).astype(float)
     assert np.abs(full - approx).mean() < 2.0  # of 255 (0.4 measured)
-    taps = half.encode(torch.rand(1, 3, 32, 32), "relu2_1")
+    taps = half.networks.encode(torch.rand(1, 3, 32, 32), "relu2_1")
     assert all(t.dtype == torch.float32 for t in taps.values())
 
 
@@ -209,7 +209,7 @@ def test_half_auto_is_half_precision_where_it_is_fast(monkeypatch):
 def test_half_precision_redoes_an_overflowing_image_in_float32(content_array, style_array, monkeypatch):
     half = wct.load(device="cpu", half=True)
     full = wct.load(device="cpu")
-    forward = half.encoder.forward
+    forward = half.networks.encoder.forward
 
     def overflowing(rgb, upto="relu5_1", *, only_last=False):
         taps = forward(rgb, upto, only_last=only_last)
@@ -217,7 +217,7 @@ def test_half_precision_redoes_an_overflowing_image_in_float32(content_array, st
             taps = {k: v * float("inf") for k, v in taps.items()}
         return taps
 
-    monkeypatch.setattr(half.encoder, "forward", overflowing)
+    monkeypatch.setattr(half.networks.encoder, "forward", overflowing)
     kw = dict(levels=["relu2_1", "relu1_1"])
     got = np.asarray(half.stylize(content_array, style_array, **kw)).astype(float)
     want = np.asarray(full.stylize(content_array, style_array, **kw)).astype(float)

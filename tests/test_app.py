@@ -419,7 +419,7 @@ def test_ui_run_offers_the_png_and_a_loadable_style_file(client, images, model, 
         0.6,
         "linear",
         0,  # refine
-        wct.api.DEFAULT_TRANSFORM,  # transform
+        wct.DEFAULT_TRANSFORM,  # transform
         False,  # photorealistic
         None,  # the region painter (unused)
         api_name="/stylize_ui",
@@ -465,7 +465,7 @@ def test_ui_status_describes_regions_colours_and_levels(client, images, regions,
     job = client.submit(handle_file(str(images["content"])), handle_file(str(regions["red"])),
                         handle_file(str(regions["blue"])), handle_file(str(images["style0"])), None, 1, 1, 3, 1, 0.6, SIZE,
                         levels, None, handle_file(str(regions["right"])), None, None, "luminance", True, 1, 1, 1, 1, 0.8,
-                        "linear", 0, wct.api.DEFAULT_TRANSFORM, False, None, api_name="/stylize_ui")  # fmt: skip
+                        "linear", 0, wct.DEFAULT_TRANSFORM, False, None, api_name="/stylize_ui")  # fmt: skip
     _, files, status = job.result(timeout=TIMEOUT)[:3]
     assert [Path(f).suffix for f in files] == [".png"]
     assert "regions: style 2 · rest: style 1 25 % · style 3 75 % · shallow levels: α 0.80, style 1 50 % · style 3 50 %" in status
@@ -486,7 +486,7 @@ def test_painted_strokes_mark_regions_like_masks(client, server, images, regions
         painting = {"background": None, "layers": [handle_file(str(strokes))], "composite": None}
         slots = [handle_file(str(s)) for s in styles] + [None] * (4 - len(styles))
         job = client.submit(handle_file(str(images["content"])), *slots, 1, 1, 1, 1, 1.0, SIZE, levels, *NO_MASKS, "off",
-                            False, 1, 1, 1, 1, 0.6, "linear", 0, wct.api.DEFAULT_TRANSFORM, False, painting,
+                            False, 1, 1, 1, 1, 0.6, "linear", 0, wct.DEFAULT_TRANSFORM, False, painting,
                             api_name="/stylize_ui")  # fmt: skip
         return job.result(timeout=TIMEOUT)
 
@@ -607,7 +607,7 @@ def test_refine_transform_and_photorealistic_reach_the_engine(client, server, im
     levels = server[0].wct.available
     content, style = images["content"], regions["red"]
     before = advanced(client, content, [style], levels=levels)
-    default = wct.api.DEFAULT_TRANSFORM
+    default = wct.DEFAULT_TRANSFORM
     other = next(t for t in ("wct", "ost") if t != default)
     off = advanced(client, content, [style], levels=levels, engine=(0, default, False))
     assert np.array_equal(before, off)

@@ -56,7 +56,7 @@ def test_a_job_takes_its_values_by_name(tmp_path):
     assert (job.refine, job.transform, job.photo) == (12, "ost", True)
     short = form.Job.from_values(values[:11], form.STYLIZE, levels=["relu2_1"])
     assert short.levels == ["relu2_1"] and short.masks == (None,) * 4 and short.preserve == "off"
-    assert (short.refine, short.transform, short.photo) == (0, wct.api.DEFAULT_TRANSFORM, False)  # /stylize leaves out: defaults
+    assert (short.refine, short.transform, short.photo) == (0, wct.DEFAULT_TRANSFORM, False)  # /stylize leaves out: defaults
     with pytest.raises(wct.InputError, match="expected 11 values, got 12"):
         form.Job.from_values(values[:12], form.STYLIZE)
     with pytest.raises(KeyError, match="no widget for the form field 'blend'"):
@@ -79,7 +79,7 @@ def test_the_mix_line_counts_only_slots_with_an_image():
 
 
 def dotted(node: ast.AST) -> str:
-    """'wct.api.DEFAULT_LEVELS' for that attribute chain ('' for anything else)."""
+    """'wct.DEFAULT_LEVELS' for that attribute chain ('' for anything else)."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)

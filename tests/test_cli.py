@@ -18,7 +18,7 @@ from wct.cli import main, parse_style_arg
 @pytest.fixture(autouse=True)
 def shipped_or_random_decoders(monkeypatch, random_model):
     """CLI tests check plumbing, not decoder quality: run them on the seeded untrained decoders."""
-    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: random_model)
+    monkeypatch.setattr("wct.load", lambda device=None, **kw: random_model)
 
 
 def run(capsys, *argv):
@@ -168,7 +168,7 @@ def test_tile_size_is_checked_and_used(capsys, tmp_path, style_path, monkeypatch
         run(capsys, "stylize", str(big), "-s", str(style_path), "-o", str(tmp_path / "x.png"), "--tile-size", "100")
     assert "multiple of 16 >= 256" in capsys.readouterr().err
     seen = []
-    monkeypatch.setattr("wct.pipeline.run_level_tiled", lambda x, lv, core, **kw: seen.append(core) or x)
+    monkeypatch.setattr("wct.levels.run_level_tiled", lambda x, lv, core, **kw: seen.append(core) or x)
     out = tmp_path / "out.png"
     code, _, err = run(capsys, "stylize", str(big), "-s", str(style_path), "-o", str(out), "--tile-size", "256",
                        "--levels", "1", "--size", "full")  # fmt: skip
@@ -178,11 +178,11 @@ def test_tile_size_is_checked_and_used(capsys, tmp_path, style_path, monkeypatch
 
 def test_half_asks_for_a_half_precision_model(capsys, tmp_path, content_path, style_path, monkeypatch, random_model):
     asked = []
-    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: asked.append(kw) or random_model)
+    monkeypatch.setattr("wct.load", lambda device=None, **kw: asked.append(kw) or random_model)
     out = tmp_path / "out.png"
     code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(out), "--levels", "1", "--half")
     assert code == 0, err
-    assert asked == [{"half": True}] and out.is_file()
+    assert asked == [{"model": "vgg16", "half": True}] and out.is_file()
 
 
 @pytest.mark.parametrize(("flags", "half"), [([], False), (["--precision", "float32"], False), (["--precision", "half"], True),
@@ -191,11 +191,11 @@ def test_precision_picks_the_networks_precision(
     capsys, tmp_path, content_path, style_path, monkeypatch, random_model, flags, half
 ):
     asked = []
-    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: asked.append(kw) or random_model)
+    monkeypatch.setattr("wct.load", lambda device=None, **kw: asked.append(kw) or random_model)
     out = tmp_path / "out.png"
     code, _, err = run(capsys, "stylize", str(content_path), "-s", str(style_path), "-o", str(out), "--levels", "1", *flags)
     assert code == 0, err
-    assert asked == [{"half": half}]
+    assert asked == [{"model": "vgg16", "half": half}]
 
 
 def test_info_names_versions_devices_half_precision_and_the_shipped_decoders(capsys, monkeypatch):
@@ -290,18 +290,19 @@ def test_without_options_the_engine_gets_its_own_defaults():
     """Every option of the table sets a keyword the engine call takes, and by default to the engine's default."""
     import inspect
 
-    from wct.api import DEFAULT_LEVELS, Model
+    from wct import DEFAULT_LEVELS, Model
     from wct.cli import build_parser
     from wct.cli_args import engine_kwargs
     from wct.distributed import stylize_on_ray
 
-    calls = {"stylize": Model.stylize, "batch": Model.stylize, "video": wct.stylize_video, "texture": Model.texture,
-             "reconstruct": Model.reconstruct}  # fmt: skip
+    runs = {"stylize": wct.Options, "batch": wct.Options, "video": wct.Options, "texture": Model.texture,
+            "reconstruct": Model.reconstruct}  # fmt: skip
     argv = {"stylize": ["x.png"], "batch": ["in/", "-s", "s.png"], "video": ["v.mp4", "-s", "s.png"], "texture": ["s.png"],
             "reconstruct": ["x.png"], "style": ["s.png"]}  # fmt: skip
     for command, args in argv.items():
         parsed = build_parser().parse_args([command, *args, "-o", "out"])
-        for stage, func in (("run", calls.get(command)), ("load", Model), ("ray", stylize_on_ray)):
+        video = wct.stylize_video if command == "video" else None
+        for stage, func in (("run", runs.get(command)), ("load", Model), ("video", video), ("ray", stylize_on_ray)):
             kw = engine_kwargs(parsed, stage)
             if func is None:
                 continue
@@ -310,8 +311,7 @@ def test_without_options_the_engine_gets_its_own_defaults():
             assert set(kw) <= set(params), (command, stage, set(kw) - set(params))
             for name, value in kw.items():
                 default = params[name].default
-                expected = DEFAULT_LEVELS if name == "levels" and default is None and command != "texture" else default
-                assert value == expected or (name == "size" and value == tuple(default)), (command, name, value, default)
+                assert value == default or (name == "size" and value == tuple(default)), (command, name, value, default)
 
 
 def pixels(path) -> np.ndarray:
@@ -321,27 +321,26 @@ def pixels(path) -> np.ndarray:
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        ([], dict(refine=0, transform=wct.api.DEFAULT_TRANSFORM, photorealistic=False, smoothing="auto", alpha=None)),
-        (["--refine"], dict(refine=wct.api.REFINE_STEPS)),
+        ([], dict(refine=0, transform=wct.DEFAULT_TRANSFORM, photorealistic=False, smoothing="auto", alpha=None)),
+        (["--refine"], dict(refine=wct.REFINE_STEPS)),
         (["--refine", "7", "--transform", "ost"], dict(refine=7, transform="ost")),
         (["--transform", "wct"], dict(transform="wct")),
-        (["--photo"], dict(photorealistic=True, levels=wct.api.PHOTO_LEVELS, alpha=None)),
+        (["--photo"], dict(photorealistic=True, levels=None, alpha=None)),
         (["--photo", "--smoothing", "exact", "--alpha", "0.5", "--levels", "2,1"],
          dict(smoothing="exact", alpha=0.5, levels="2,1")),
     ],
 )
 def test_refine_transform_and_photo_flags_set_the_engine_keywords(flags, expected):
-    """Each flag sets its keyword of Model.stylize / stylize_video; a bare --refine runs REFINE_STEPS; --photo makes the
-    photo levels the default (and leaves alpha to the engine, whose default then is PHOTO_ALPHA)."""
+    """Each flag sets its field of wct.Options for stylize, batch and video; a bare --refine runs REFINE_STEPS; --photo
+    leaves the levels and alpha to the engine, whose defaults then are PHOTO_LEVELS and PHOTO_ALPHA."""
     from wct.cli import build_parser
     from wct.cli_args import engine_kwargs
 
     for command, args in (("stylize", ["x.png"]), ("batch", ["in/", "-s", "s.png"]), ("video", ["v.mp4", "-s", "s.png"])):
-        if command == "video" and "--refine" in flags:
-            continue  # video frames are not refined (see the next tests)
         kw = engine_kwargs(build_parser().parse_args([command, *args, *flags, "-o", "out"]))
-        want = {k: v for k, v in expected.items() if k != "refine" or command != "video"}
-        assert {k: kw[k] for k in want} == want, (command, kw)
+        assert {k: kw[k] for k in expected} == expected, (command, kw)
+        if "--photo" in flags and "--levels" not in flags:
+            assert wct.Options(**kw).run_levels == wct.PHOTO_LEVELS and wct.Options(**kw).alphas["relu1_1"] == wct.PHOTO_ALPHA
 
 
 @pytest.mark.usefixtures("one_torch_thread")  # (refinement: on a busy two-core machine two threads wait on each other)
@@ -366,20 +365,20 @@ def test_refine_transform_and_photo_give_the_api_s_pictures(capsys, tmp_path, co
 @pytest.mark.parametrize("value", ["x", "2.5", "-1", "5000"])
 @pytest.mark.parametrize("command", ["stylize", "batch"])
 def test_a_bad_refine_count_is_one_line_before_any_work(capsys, tmp_path, content_path, style_path, value, command, monkeypatch):
-    monkeypatch.setattr("wct.api.load", lambda **kw: pytest.fail("the model was loaded before the options were checked"))
+    monkeypatch.setattr("wct.load", lambda **kw: pytest.fail("the model was loaded before the options were checked"))
     src = str(content_path) if command == "stylize" else str(content_path.parent)
     out = tmp_path / ("o.png" if command == "stylize" else "out")
     code, stdout, err = run(capsys, command, src, "-s", str(style_path), "--refine", value, "-o", str(out))
     assert code == 1 and err.count("\n") == 1 and stdout == "", err
-    assert err.startswith(f"wct: error: refine must be a whole number in 0..{wct.api.MAX_REFINE_STEPS}, got "), err
+    assert err.startswith(f"wct: error: --refine must be a whole number in 0..{wct.MAX_REFINE_STEPS}, got "), err
     assert not out.exists()
 
 
-def test_bad_choices_and_refine_on_a_video_get_the_usage_and_a_hint(capsys, style_path):
+def test_bad_choices_and_preview_on_a_video_get_the_usage_and_a_hint(capsys, style_path):
     for argv, hint in [
         (["stylize", "x.png", "-s", str(style_path), "--transform", "osst", "-o", "o.png"], "did you mean ost?"),
         (["stylize", "x.png", "-s", str(style_path), "--photo", "--smoothing", "exactly", "-o", "o.png"], "did you mean exact?"),
-        (["video", "v.mp4", "-s", str(style_path), "--refine", "3", "-o", "o.mp4"], "unrecognized arguments: --refine 3"),
+        (["video", "v.mp4", "-s", str(style_path), "--preview", "-o", "o.mp4"], "unrecognized arguments: --preview"),
     ]:
         with pytest.raises(SystemExit) as stop:
             main(argv)

@@ -13,8 +13,8 @@ from PIL import Image
 import wct
 from wct.cli import main, parse_level_values
 from wct.color import keep_luminance, match_color, rgb_to_ycbcr, ycbcr_to_rgb
-from wct.options import level_weights
-from wct.spatial import mask_to_tensor, masks_at, prepare_masks
+from wct.checks import level_weights
+from wct.masks import mask_to_tensor, masks_at, prepare_masks
 from wct.style import Style
 from wct.transform import (
     blend_linear,
@@ -379,7 +379,7 @@ def test_preview_runs_the_coarse_levels_at_a_small_size(random_model, style_arra
 
 @pytest.fixture()
 def cli_files(tmp_path, content_array, style_arrays, monkeypatch, random_model):
-    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: random_model)
+    monkeypatch.setattr("wct.load", lambda device=None, **kw: random_model)
     paths = {"content": tmp_path / "c.png", "a": tmp_path / "a.png", "b": tmp_path / "b.png", "mask": tmp_path / "m.png"}
     Image.fromarray(content_array).save(paths["content"])
     Image.fromarray(style_arrays[0]).save(paths["a"])

@@ -89,7 +89,7 @@ def test_a_damaged_decoder_is_refused(tmp_path):
     (folder / entry["file"]).write_bytes(bytes(data))
     model = wct.load(device="cpu", decoders=folder)
     with pytest.raises(wct.WeightsError, match="SHA-256"):
-        model.decoder(entry["level"])
+        model.networks.decoder(entry["level"])
     (folder / entry["file"]).write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 9\n")
     with pytest.raises(wct.WeightsError, match="git-lfs"):
         wct.load(device="cpu", decoders=folder).decoder(entry["level"])

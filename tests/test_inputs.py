@@ -124,7 +124,7 @@ def test_extreme_alphas_and_tiny_weights_stay_finite(random_model, content_array
 
 
 def test_cli_handles_the_corpus(tmp_path, corpus, style_path, capsys, monkeypatch, random_model):
-    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: random_model)
+    monkeypatch.setattr("wct.load", lambda device=None, **kw: random_model)
     src = next(iter(corpus.values())).parent
     (src / "truncated.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01")
     out = tmp_path / "out"
@@ -175,7 +175,7 @@ def test_stylize_and_the_cli_downscale_huge_content_on_request(tmp_path, random_
         random_model.stylize(big, style_path, levels=[1])
     out = random_model.stylize(big, style_path, levels=[1], max_size=96, downscale=True)
     assert out.size == (96, 64)
-    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: random_model)
+    monkeypatch.setattr("wct.load", lambda device=None, **kw: random_model)
     assert main(["stylize", str(big), "-s", str(style_path), "--levels", "1", "--size", "96", "-o", str(tmp_path / "o.png")]) == 1
     err = capsys.readouterr().err
     assert "--downscale" in err and "Traceback" not in err and not (tmp_path / "o.png").exists()

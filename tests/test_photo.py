@@ -13,7 +13,7 @@ import torch
 from conftest import smooth_image
 
 import wct
-from wct.api import PHOTO_LEVELS
+from wct import PHOTO_LEVELS
 from wct.color import match_spread
 from wct.metrics import color_transfer_fraction, ssim
 from wct.smoothing import smooth
@@ -64,7 +64,7 @@ def test_the_mode_runs_the_photo_levels_then_smooths_guided_by_the_content(rando
     out = random_model.stylize(CONTENT, STYLE, photorealistic=True, progress=lambda d, n, what: seen.append((d, n, what)))
     steps = [*PHOTO_LEVELS, "smooth"]
     assert seen == [(i + 1, len(steps), what) for i, what in enumerate(steps)]
-    raw = random_model.stylize(CONTENT, STYLE, levels=PHOTO_LEVELS, alpha=wct.api.PHOTO_ALPHA)
+    raw = random_model.stylize(CONTENT, STYLE, levels=PHOTO_LEVELS, alpha=wct.PHOTO_ALPHA)
     assert torch.allclose(out, photo_finish(raw), atol=1e-6)  # the same WCT, smoothed: nothing else changes
     with_levels = random_model.stylize(CONTENT, STYLE, photorealistic=True, levels=["relu2_1", "relu1_1"], alpha=0.7)
     raw = random_model.stylize(CONTENT, STYLE, levels=["relu2_1", "relu1_1"], alpha=0.7)
@@ -91,7 +91,7 @@ def test_smoothing_keeps_the_colour_spread_of_the_transfer(model):
     has the RGB mean and overall spread (covariance trace) of the unsmoothed WCT result, by one gain on the smoothed
     image (its covariance keeps its shape; up to the clamp into [0, 1])."""
     out = model.stylize(CONTENT, STYLE, photorealistic=True)
-    raw = model.stylize(CONTENT, STYLE, levels=PHOTO_LEVELS, alpha=wct.api.PHOTO_ALPHA)
+    raw = model.stylize(CONTENT, STYLE, levels=PHOTO_LEVELS, alpha=wct.PHOTO_ALPHA)
     smoothed = smooth(raw, CONTENT)
 
     def stats(t):
@@ -229,7 +229,7 @@ def test_bad_options_are_refused_in_one_line_before_any_work(random_model, monke
         (dict(smoothing="slow"), "smoothing must be one of 'auto', 'exact', 'fast', got 'slow'"),
         (dict(photorealistic="yes"), "photorealistic must be True or False, got 'yes'"),
     ]
-    monkeypatch.setattr(wct.pipeline, "EXACT_MAX_PIXELS", 1000)
+    monkeypatch.setattr(wct.prepare, "EXACT_MAX_PIXELS", 1000)
     cases.append((dict(photorealistic=True, smoothing="exact"), "smoothing='exact' is limited to 1,000 pixels"))
     for kw, message in cases:
         seen: list = []

@@ -35,7 +35,7 @@ def as_tensor(a: np.ndarray) -> torch.Tensor:
 
 def stats_loss(model: wct.Model, x: torch.Tensor, style: wct.Style, weight: torch.Tensor | None = None) -> float:
     """The sum over levels of ``statistics_loss`` of ``x``'s features against ``style`` (optionally over a region)."""
-    taps = model.encode(x, "relu5_1")
+    taps = model.networks.encode(x, "relu5_1")
     total = 0.0
     for lv in LEVELS:
         f = flat_features(taps[lv])[0]
@@ -68,8 +68,8 @@ def test_refinement_lowers_the_statistics_loss_it_minimises(random_model):
 def test_every_step_lowers_the_total_loss_on_average(random_model):
     style = random_model.compute_style(STYLES[0], levels=LEVELS)
     x = as_tensor(CONTENT)
-    content = random_model.features(x, CONTENT_LEVEL)[CONTENT_LEVEL]
-    refiner = Refiner(random_model.features, Targets([style], None, LEVELS, content.detach()))
+    content = random_model.networks.features(x, CONTENT_LEVEL)[CONTENT_LEVEL]
+    refiner = Refiner(random_model.networks.features, Targets([style], None, LEVELS, content.detach()))
     refiner.run(x, 6)
     assert refiner.losses[-1] < refiner.losses[0] and np.isfinite(refiner.losses).all()
 
@@ -152,7 +152,7 @@ def test_refine_image_leaves_a_flat_matching_image_alone(random_model):
     """An image whose statistics already are the style's gains nothing to optimise: it stays put."""
     x = as_tensor(CONTENT)
     style = random_model.compute_style(CONTENT, levels=LEVELS, style_size=None)
-    y = refine_image(random_model.features, x, x, [style], 3)
+    y = refine_image(random_model.networks.features, x, x, [style], 3)
     assert float((y - x).abs().mean()) < 2e-3
 
 
@@ -171,8 +171,8 @@ def test_the_layout_term_keeps_more_of_the_photos_light(random_model):
     style = random_model.compute_style(STYLES[1], levels=LEVELS)
     c = as_tensor(CONTENT)
     x = random_model.stylize(c[0], style, levels=[2, 1], max_size=None, alpha=1.0)[None]
-    kept = refine_image(random_model.features, x, c, [style], 8)
-    free = refine_image(random_model.features, x, c, [style], 8, layout_weight=0.0)
+    kept = refine_image(random_model.networks.features, x, c, [style], 8)
+    free = refine_image(random_model.networks.features, x, c, [style], 8, layout_weight=0.0)
     sigma = layout_sigma(tuple(c.shape[-2:]))
     target = layout(c, sigma)
     assert float(layout_loss(kept, target, sigma)) < float(layout_loss(free, target, sigma))
@@ -199,10 +199,10 @@ def test_a_coarse_octave_moves_a_broad_area_and_the_pixels_stay_put():
 def test_octaves_reach_a_lower_loss_than_the_pixels_in_the_same_steps(random_model):
     style = random_model.compute_style(STYLES[0], levels=LEVELS)
     x = as_tensor(CONTENT)
-    content = random_model.features(x, CONTENT_LEVEL)[CONTENT_LEVEL].detach()
+    content = random_model.networks.features(x, CONTENT_LEVEL)[CONTENT_LEVEL].detach()
     ends = {}
     for count in (1, 4):
-        refiner = Refiner(random_model.features, Targets([style], None, LEVELS, content), pyramid=count)
+        refiner = Refiner(random_model.networks.features, Targets([style], None, LEVELS, content), pyramid=count)
         refiner.run(x, 8)
         ends[count] = refiner.losses[-1]
     assert ends[4] < ends[1]

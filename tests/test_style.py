@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 import wct
-from wct.options import normalize_weights
+from wct.checks import normalize_weights
 from wct.style import Style
 
 
@@ -21,7 +21,7 @@ def style(random_model, style_array) -> Style:
 
 def test_style_holds_mean_and_coloring_matrix_per_level(style, random_model, style_array):
     assert style.levels == wct.LEVELS
-    taps = random_model.encoder(torch.from_numpy(style_array).permute(2, 0, 1)[None].float() / 255)
+    taps = random_model.networks.encoder(torch.from_numpy(style_array).permute(2, 0, 1)[None].float() / 255)
     f = taps["relu3_1"].flatten(2)[0].double()
     assert torch.allclose(style.mean("relu3_1").double(), f.mean(1), rtol=1e-4, atol=1e-3)
     cov = torch.cov(f)

@@ -56,9 +56,9 @@ def test_a_tiled_stylization_matches_the_whole_image_without_seams(model):
 
 def test_tiles_are_automatic_only_above_the_threshold(model, monkeypatch):
     seen = []
-    monkeypatch.setattr(wct.pipeline, "run_level_tiled", lambda x, lv, core, **kw: seen.append(core) or x)
-    monkeypatch.setattr(wct.pipeline, "TILE_ABOVE", 300 * 300)
-    monkeypatch.setattr(wct.pipeline, "DEFAULT_TILE_SIZE", 256)
+    monkeypatch.setattr(wct.levels, "run_level_tiled", lambda x, lv, core, **kw: seen.append(core) or x)
+    monkeypatch.setattr(wct.levels, "TILE_ABOVE", 300 * 300)
+    monkeypatch.setattr(wct.levels, "DEFAULT_TILE_SIZE", 256)
     content = smooth_image(320, 320, seed=9)
     model.stylize(content, content, levels=[1], max_size=None)
     assert seen == [256]

@@ -138,7 +138,7 @@ def test_a_deepened_run_resumes_exports_and_loads_with_its_extra_convs(photos, t
     entry = export_decoder(straight, "relu1_1", dest, str(photos), eval_count=2, eval_size=64)
     assert entry["parameters"] == 38_659 + 64 * 64 * 9 + 64
     model = wct.load(device="cpu", decoders=dest)
-    assert model.decoder("relu1_1").extra == (0,)
+    assert model.networks.decoder("relu1_1").extra == (0,)
     assert model.reconstruct(content_array, "relu1_1").size == (88, 72)
 
 

@@ -16,7 +16,8 @@ from conftest import smooth_image
 import wct
 from wct.cli import main
 from wct.temporal import flicker
-from wct.video import FrameStore, iter_frames, probe
+from wct.framestore import FrameStore
+from wct.media import iter_frames, probe
 
 FRAMES, W, H, FPS, RATE, TONE = 12, 64, 48, 24, 22050, 440.0
 
@@ -134,13 +135,13 @@ def stop_at(frames: int):
 def encoded_frames(monkeypatch) -> list[list[np.ndarray]]:
     """Records, for each video written from now on, the finished frames handed to the encoder."""
     runs: list[list[np.ndarray]] = []
-    mux = wct.video._mux
+    mux = wct.video.mux
 
-    def spy(source, store, count, output, info):
-        runs.append([store.frame(i) for i in range(count)])
-        return mux(source, store, count, output, info)
+    def spy(source, frame, count, output, info):
+        runs.append([frame(i) for i in range(count)])
+        return mux(source, frame, count, output, info)
 
-    monkeypatch.setattr(wct.video, "_mux", spy)
+    monkeypatch.setattr(wct.video, "mux", spy)
     return runs
 
 
@@ -195,8 +196,8 @@ def test_big_frames_go_through_the_networks_in_tiles_like_whole_frames(style, mo
     kw = {"model": model, "levels": ["relu3_1", "relu2_1", "relu1_1"], "max_size": None, "stats_momentum": 0.5, "batch_size": 2}
     whole = wct.stylize_video(src, style, tmp_path / "whole.mp4", tile_size=0, **kw)
     tiled_levels: list[str] = []
-    real = wct.pipeline.run_level_tiled
-    monkeypatch.setattr(wct.pipeline, "run_level_tiled", lambda x, lv, *a, **k: tiled_levels.append(lv) or real(x, lv, *a, **k))
+    real = wct.levels.run_level_tiled
+    monkeypatch.setattr(wct.levels, "run_level_tiled", lambda x, lv, *a, **k: tiled_levels.append(lv) or real(x, lv, *a, **k))
     tiled = wct.stylize_video(src, style, tmp_path / "tiled.mp4", tile_size=256, **kw)
     assert tiled_levels == ["relu3_1", "relu2_1", "relu1_1"] * 2  # two passes of two frames
     a = np.stack(list(iter_frames(whole))).astype(float)
@@ -206,12 +207,18 @@ def test_big_frames_go_through_the_networks_in_tiles_like_whole_frames(style, mo
 
 
 def test_in_tiles_frames_and_their_time_averaged_statistics_match_whole_frames(style, model):
-    from wct.video import _Stylizer
+    from wct.frames import FrameStylizer, TemporalStep
 
     levels = ("relu2_1", "relu1_1")
     st = model.compute_style(style, levels=list(levels))
     frames = [smooth_image(320, 512, seed=s) for s in (30, 31, 32)]  # unlike frames: any double smoothing shows
-    runs = {tile: _Stylizer(model, st, dict.fromkeys(levels, 0.6), levels, (320, 512), 0.5, 0.0, tile) for tile in (0, 256)}
+
+    def stylizer(tile: int) -> FrameStylizer:
+        opts = wct.Options(levels=levels, alpha=0.6, tile_size=tile)
+        step = TemporalStep(st, opts.alphas, 0.5, opts.transform)
+        return FrameStylizer(model.networks, step, opts, (320, 512), 0.0)
+
+    runs = {tile: stylizer(tile) for tile in (0, 256)}
     outs = {tile: np.stack(run(frames[:2]) + run(frames[2:])).astype(float) for tile, run in runs.items()}
     assert np.abs(outs[0] - outs[256]).mean() < 0.5  # out of 255
     for lv in levels:
@@ -222,8 +229,8 @@ def test_in_tiles_frames_and_their_time_averaged_statistics_match_whole_frames(s
 
 def test_on_a_cpu_passes_hold_at_most_cpu_batch_pixels(clip, style, random_model, tmp_path, monkeypatch):
     passes: list[int] = []
-    run = wct.pipeline.run_levels
-    monkeypatch.setattr(wct.pipeline, "run_levels", lambda nets, x, *a, **k: passes.append(x.shape[0]) or run(nets, x, *a, **k))
+    run = wct.levels.run_levels
+    monkeypatch.setattr(wct.levels, "run_levels", lambda nets, x, *a, **k: passes.append(x.shape[0]) or run(nets, x, *a, **k))
     monkeypatch.setattr(wct.networks, "CPU_BATCH_PIXELS", 2 * W * H)
     wct.stylize_video(clip, style, tmp_path / "o.mp4", model=random_model, levels=1, batch_size=4)
     assert passes == [2] * (FRAMES // 2)
@@ -249,7 +256,7 @@ def test_a_video_without_audio(style, random_model, tmp_path):
 @pytest.fixture()
 def cli_model(monkeypatch, random_model):
     """CLI tests check plumbing, not decoder quality: run them on the seeded untrained decoders."""
-    monkeypatch.setattr("wct.api.load", lambda device=None, **kw: random_model)
+    monkeypatch.setattr("wct.load", lambda device=None, **kw: random_model)
 
 
 def test_cli_video(cli_model, capsys, clip, tmp_path):

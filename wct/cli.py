@@ -1,7 +1,9 @@
 """The ``wct`` command line: a thin layer over the public API. main(argv) returns the exit code.
 
-The options the sub-commands share are one table (``wct.cli_args.OPTIONS``); styles given as ``-s STYLE[:WEIGHT]``
-are resolved in one place (``resolve_style``); folders are run by one resumable driver (``wct.folders``).
+The options the sub-commands share are one table (``wct.cli_args.OPTIONS``) whose values make one ``wct.Options``;
+the engine checks them (its refusals reworded with the command line's option names) and measures the styles once
+(``Model.style_for``); folders are run by one resumable driver (``wct.folders``). Every output is checked before the
+work starts.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+
+import wct
 
 from . import __version__
 from .cli_args import (
@@ -20,6 +23,7 @@ from .cli_args import (
     StyleSpec,
     add_options,
     engine_kwargs,
+    in_cli_words,
     parse_level_values,
     parse_style_arg,
     parse_texture_size,
@@ -28,6 +32,7 @@ from .cli_args import (
 )
 from .errors import InputError, OutputError, WCTError
 from .folders import FolderSummary, check_output_folder, list_images, render_locally, run_folder
+from .image import check_output, save_image
 
 __all__ = ["main", "parse_style_arg", "parse_level_values", "parse_texture_size", "example_paths"]
 
@@ -43,11 +48,14 @@ def example_paths() -> tuple[Path, Path]:
 
 
 # ----- shared steps -------------------------------------------------------------------------------------------
-def _load(args: argparse.Namespace):
-    """The model for this command line (--device, --precision/--half)."""
-    from . import api
+def _load(args: argparse.Namespace) -> wct.Model:
+    """The model for this command line (--model, --device, --precision/--half)."""
+    return in_cli_words(args, lambda: wct.load(**engine_kwargs(args, "load")))
 
-    return api.load(**engine_kwargs(args, "load"))
+
+def _options(args: argparse.Namespace, **extra) -> wct.Options:
+    """The run's wct.Options from the command line, checked by the engine (before any work)."""
+    return in_cli_words(args, lambda: wct.Options(**engine_kwargs(args), **extra))
 
 
 def _weights(specs: Sequence[StyleSpec], level_weights: Sequence[str] | None = None):
@@ -59,44 +67,23 @@ def _weights(specs: Sequence[StyleSpec], level_weights: Sequence[str] | None = N
     return {**per_level, "default": weights} if weights is not None else per_level
 
 
-def resolve_style(model, sources: Sequence[str], weights, kw: Mapping[str, Any], *, apart: bool = False) -> tuple[Any, dict]:
-    """The style for the engine call, and the keywords to call it with (``kw`` less what measuring the style used).
-
-    Each source is an image path or a .safetensors file. They are measured here once (at ``kw``'s levels,
-    style_size, downscale) and blended with ``weights`` (kw's blend_method) into one Style; a single source without
-    weights stays as it is. With ``apart`` the engine gets them apart instead: measured ones for masks (region i,
-    style i), or for preserve_color="histogram", which recolours the style images after each content, the images
-    themselves with the weights and the blend method.
-    """
-    from .api import PREVIEW_SIZE
-    from .refine import REFINE_LEVELS
-    from .style import Style
-
-    run = dict(kw)
-    styles = [Style.load(s) if Path(s).suffix == ".safetensors" else Path(s) for s in sources]
-    if run.get("preserve_color") == "histogram":
-        return styles, {**run, "weights": weights}
-    style_size = run.pop("style_size", None)
-    if run.get("preview"):  # as stylize(preview=True) measures style images: at PREVIEW_SIZE at most
-        style_size = PREVIEW_SIZE if style_size is None else min(style_size, PREVIEW_SIZE)
-    method = run.pop("blend_method", "linear")
-    levels = REFINE_LEVELS if run.get("refine") else run.get("levels")  # refinement matches them all, as stylize measures
-    measure = {"levels": levels, "style_size": style_size, "downscale": run.get("downscale", False)}
-    if apart or (len(styles) == 1 and weights is None):
-        measured = [model.compute_style(s, **measure) for s in styles]
-        return (measured if apart else measured[0]), run
-    return model.blend(styles, weights, method=method, **measure), run
+def _styles(specs: Sequence[StyleSpec]):
+    """The ``-s`` sources as the engine's ``style``: one path, or a list of them (images or .safetensors files)."""
+    sources = [s.source for s in specs]
+    return sources[0] if len(sources) == 1 else sources
 
 
-def _single_output(output: str, overwrite: bool) -> Path:
-    """A one-file output, checked before any work: a format from its extension, not an existing file (unless overwrite)."""
-    from .image import output_format
+def _single_output(args: argparse.Namespace, output: str | Path, inputs: Sequence) -> Path:
+    """A one-file output, checked before any work (known extension, existing folder, not an input, --overwrite)."""
+    check_output(output, overwrite=args.overwrite, inputs=tuple(inputs))
+    return Path(output)
 
-    out = Path(output)
-    output_format(out)
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out} already exists; pass --overwrite to replace it")
-    return out
+
+def _save(image, out: Path, args: argparse.Namespace, inputs: Sequence) -> int:
+    """Write ``image`` to ``out`` (checked again as it is written) and print its path."""
+    save_image(image, out, overwrite=args.overwrite, inputs=tuple(inputs))
+    print(out)
+    return 0
 
 
 def _folder_job(args, paths: Sequence[Path], folder: Path, render, inputs: Sequence) -> int:
@@ -128,48 +115,42 @@ def _cmd_stylize(args) -> int:
     if not styles:
         raise InputError("no style given; add -s STYLE_IMAGE (or -s STYLE.safetensors), several with :WEIGHT")
     specs = style_specs(styles)
-    kw = engine_kwargs(args)
-    masks = kw["masks"]
-    if masks and len(masks) != len(specs):
-        raise InputError(f"expected one --mask per -s style: {len(specs)} mask(s), got {len(masks)}")
-    if masks and (args.level_weights or any(s.weight not in (None, 1.0) for s in specs)):
+    if args.mask and (args.level_weights or any(s.weight not in (None, 1.0) for s in specs)) and None not in args.mask:
         raise InputError("with --mask each style takes its own region; drop the :WEIGHT suffixes and --level-weights")
-    weights = None if masks else _weights(specs, args.level_weights)
+    opts = _options(args, weights=_weights(specs, args.level_weights))
+    in_cli_words(args, lambda: opts.check_styles(len(specs)))
     paths = list_images(contents)
+    inputs = (*paths, *(s.source for s in specs), *(m for m in args.mask or [] if m))
     many = len(paths) > 1 or any(Path(c).is_dir() for c in contents)
     if many:
         out = check_output_folder(args.output, args.format)
     else:
-        out = Path(args.output)
-        out = _single_output(str(out / f"{paths[0].stem}_stylized.png") if out.is_dir() else args.output, args.overwrite)
+        target = Path(args.output) / f"{paths[0].stem}_stylized.png" if Path(args.output).is_dir() else args.output
+        out = _single_output(args, target, inputs)
     model = _load(args)
-    style, kw = resolve_style(model, [s.source for s in specs], weights, kw, apart=bool(masks))
-    inputs = (*paths, *(s.source for s in specs), *(masks or []))
+    style, opts = in_cli_words(args, lambda: model.style_for(_styles(specs), opts))
     if many:
-        return _folder_job(args, paths, out, render_locally(model, style, kw), inputs)
-    from .image import save_image
-
-    save_image(model.stylize(paths[0], style, **kw), out, overwrite=args.overwrite, inputs=inputs)
-    print(out)
-    return 0
+        return _folder_job(args, paths, out, render_locally(model, style, opts), inputs)
+    return _save(in_cli_words(args, lambda: model.stylize(paths[0], style, opts)), out, args, inputs)
 
 
 def _cmd_batch(args) -> int:
     specs = style_specs(args.style)
     paths = list_images(args.content)
     out = check_output_folder(args.output, args.format)
-    kw = engine_kwargs(args)  # checked before the model loads
+    opts = _options(args, weights=_weights(specs))  # checked before the model loads
     model = _load(args)  # measures the style once, here; Ray's workers load their own
-    style, kw = resolve_style(model, [s.source for s in specs], _weights(specs), kw)
+    style, opts = in_cli_words(args, lambda: model.style_for(_styles(specs), opts))
     inputs = (*paths, *(s.source for s in specs))
     if not args.ray:
-        return _folder_job(args, paths, out, render_locally(model, style, kw), inputs)
+        return _folder_job(args, paths, out, render_locally(model, style, opts), inputs)
     from .distributed import connect, stylize_on_ray
 
-    ray_kw = {**engine_kwargs(args, "ray"), "half": engine_kwargs(args, "load")["half"]}
+    load = engine_kwargs(args, "load")
+    ray_kw = {**engine_kwargs(args, "ray"), "half": load["half"], "model": load["model"]}
     started = connect(args.ray, num_cpus=args.ray_cpus)
     try:
-        return _folder_job(args, paths, out, lambda todo: stylize_on_ray(todo, style, kw, **ray_kw), inputs)
+        return _folder_job(args, paths, out, lambda todo: stylize_on_ray(todo, style, opts, **ray_kw), inputs)
     finally:
         if started:
             __import__("ray").shutdown()
@@ -179,10 +160,13 @@ def _cmd_video(args) -> int:
     from .video import stylize_video
 
     specs = style_specs(args.style)
-    kw = engine_kwargs(args)
+    opts = _options(args, weights=_weights(specs))
+    video_kw = engine_kwargs(args, "video")
+    from .media import check_output as check_video
+
+    check_video(Path(args.input), Path(args.output), args.overwrite)
     model = _load(args)
-    style, kw = resolve_style(model, [s.source for s in specs], _weights(specs), kw)
-    kw.pop("downscale")  # it applied to the style images; stylize_video decodes the frames at their own size
+    style, opts = in_cli_words(args, lambda: model.style_for(_styles(specs), opts))
     bar = None
 
     def progress(done: int, total: int, _: str) -> None:
@@ -195,7 +179,9 @@ def _cmd_video(args) -> int:
         bar.update(done - bar.n)
 
     try:
-        out = stylize_video(args.input, style, args.output, model=model, overwrite=args.overwrite, progress=progress, **kw)
+        out = in_cli_words(args, lambda: stylize_video(args.input, style, args.output, opts.replace(downscale=False),
+                                                       model=model, overwrite=args.overwrite, progress=progress,
+                                                       **video_kw))  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
@@ -209,39 +195,39 @@ def _cmd_style(args) -> int:
         raise OutputError(f"style files end in .safetensors, got '{out.name}'")
     if out.exists() and not args.overwrite:
         raise OutputError(f"{out} already exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise OutputError(f"the folder {out.parent} does not exist; create it first")
     weights = parse_weights(args.weights)
     per_level = parse_level_values(args.level_weights, "--level-weights")
     if per_level:
         weights = {**per_level, "default": weights}
+    kw = engine_kwargs(args)
     model = _load(args)
-    style, _ = resolve_style(model, args.images, weights, engine_kwargs(args))
+    if len(args.images) == 1 and weights is None:
+        kw.pop("blend_method")
+        style = in_cli_words(args, lambda: model.compute_style(args.images[0], **kw))
+    else:
+        method = kw.pop("blend_method")
+        style = in_cli_words(args, lambda: model.blend(args.images, weights, method=method, **kw))
     style.save(out, overwrite=args.overwrite)
     print(out)
     return 0
 
 
 def _cmd_texture(args) -> int:
-    out = _single_output(args.output, args.overwrite)
     specs = style_specs(args.style)
+    out = _single_output(args, args.output, [s.source for s in specs])
     kw = engine_kwargs(args)
     model = _load(args)
-    style, kw = resolve_style(model, [s.source for s in specs], _weights(specs, args.level_weights), kw)
-    img = model.texture(style, **kw)
-    from .image import save_image
-
-    save_image(img, out, overwrite=args.overwrite, inputs=tuple(s.source for s in specs))
-    print(out)
-    return 0
+    img = in_cli_words(args, lambda: model.texture(_styles(specs), weights=_weights(specs, args.level_weights), **kw))
+    return _save(img, out, args, [s.source for s in specs])
 
 
 def _cmd_reconstruct(args) -> int:
-    from .image import save_image
-
-    out = _single_output(args.output, args.overwrite)
-    img = _load(args).reconstruct(args.image, **engine_kwargs(args))
-    save_image(img, out, overwrite=args.overwrite, inputs=(args.image,))
-    print(out)
-    return 0
+    out = _single_output(args, args.output, [args.image])
+    kw = engine_kwargs(args)
+    model = _load(args)
+    return _save(in_cli_words(args, lambda: model.reconstruct(args.image, **kw)), out, args, [args.image])
 
 
 def _cmd_train(args) -> int:
@@ -262,29 +248,25 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_distill(args) -> int:
+    from .train.distill import DistillConfig, distill_encoder
+    from .train.options import config_from_namespace
+
+    print(distill_encoder(config_from_namespace(DistillConfig, args)))
+    return 0
+
+
 def _cmd_info(args) -> int:
-    import torch
+    from .info import report
 
-    from .networks import half_dtype, half_is_fast, resolve_device
-    from .weights import cache_dir, decoders_dir, read_manifest
-
-    device = resolve_device(None)
-    cuda = torch.cuda.get_device_name(device) if device.type == "cuda" else "none"
-    print(f"wct {__version__}, torch {torch.__version__}")
-    print(f"devices:  CPU ({torch.backends.cpu.get_cpu_capability()} kernels, {torch.get_num_threads()} threads), CUDA: {cuda}")
-    half = str(half_dtype(device)).removeprefix("torch.")
-    fast = "fast here: --precision auto uses it" if half_is_fast(device) else "not faster here: --precision auto keeps float32"
-    print(f"half:     {half} (--precision half), {fast}")
-    print(f"cache:    {cache_dir()}")
-    folder = decoders_dir()
-    print(f"decoders: {folder}")
-    for level, entry in read_manifest(folder).items():
-        print(f"  {level}: {entry.get('heldout_psnr', '?')} dB PSNR, {entry.get('images_seen', '?')} images seen")
+    print(report())
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .train import add_arguments
+    from .train.distill import DISTILL_HELPS, DistillConfig
+    from .train.options import add_config_arguments
 
     p = Parser(prog="wct", description="Universal style transfer by whitening and coloring transforms.")
     p.add_argument("--version", action="version", version=f"wct {__version__}")
@@ -323,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--images", required=True, help="the training folder (its held-out split is measured)")
     e.add_argument("--checkpoint", default="", help="checkpoint folder (default: the cache)")
     e.add_argument("--to", default="decoders", help="decoders folder (default: decoders)")
+    d = command("distill-encoder", _cmd_distill, "distil VGG-16 into the light model's student encoder (resumable)")
+    add_config_arguments(d, DistillConfig, DISTILL_HELPS, ("images",))
     command("info", _cmd_info, "show versions, cache and shipped decoders")
     from . import space  # the Hugging Face Space bundle: all of it lives in wct/space.py
 
@@ -338,7 +322,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    warnings.showwarning = _show_warning
+    with warnings.catch_warnings():  # the command's own warning format, for this call only
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except WCTError as exc:

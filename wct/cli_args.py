@@ -2,12 +2,13 @@
 sub-command's own usage with "did you mean" hints, and the small text syntaxes (``STYLE:WEIGHT``, ``LEVEL=V,...``).
 
 Each option is one ``Option`` row of ``OPTIONS``: its flags, its argparse keywords, the sub-commands that take it, and
-the engine keyword it sets (``engine_kwargs`` collects those for a parsed command line). Defaults are the engine's own
-constants (or its functions' defaults). A new engine option is one row, e.g. the optional step count of
-``Model.stylize(refine=N)``, checked by the engine's own parser before any work (``value``)::
+the engine keyword it sets (``engine_kwargs`` collects those for a parsed command line: for stylize, video and batch
+the fields of one ``wct.Options``). Defaults are the engine's own public constants (or its functions' defaults), and
+every value is checked by the engine, whose refusals ``in_cli_words`` rewords with the command line's option names. A
+new engine option is one row, e.g. the optional step count of ``Options(refine=N)``::
 
-    _option("--refine", ["stylize", "batch"], "refine", value=lambda a: parse_refine(a.refine), nargs="?",
-            type=_count_arg, const=REFINE_STEPS, default=0, metavar="N", help="...")
+    _option("--refine", ["stylize", "batch"], "refine", nargs="?", type=_count_arg, const=wct.REFINE_STEPS, default=0,
+            metavar="N", help="...")
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ import argparse
 import difflib
 import inspect
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import api  # the engine's defaults: api.DEFAULT_SIZE, ...
+import wct  # the engine's public defaults: wct.DEFAULT_SIZE, ...
+
 from .api import Model
 from .distributed import stylize_on_ray
-from .errors import InputError
-from .options import BLEND_METHODS, TRANSFORMS, parse_refine, parse_tile_size
+from .errors import InputError, WCTError
 from .video import FLOW_BLEND, STATS_MOMENTUM, stylize_video
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "StyleSpec",
     "add_options",
     "engine_kwargs",
+    "in_cli_words",
     "parse_level_values",
     "parse_style_arg",
     "parse_texture_size",
@@ -116,7 +119,8 @@ def parse_weights(text: str | None) -> list[float] | None:
 
 
 def _size_arg(text: str) -> int | None:
-    if text.lower() in ("full", "none", "0"):
+    """A number of pixels (checked by the engine), or 'full' (no limit)."""
+    if text.lower() in ("full", "none"):
         return None
     try:
         return int(text)
@@ -133,19 +137,28 @@ def _count_arg(text: str) -> int | str:
 
 
 def _tile_size_arg(text: str) -> int:
+    """--tile-size, checked by the engine's own rule as the command line is parsed."""
+    from .checks import parse_tile_size
+
     try:
         return parse_tile_size(int(text))  # type: ignore[return-value]
     except (ValueError, InputError):
         raise argparse.ArgumentTypeError(f"expected 0 (never tile) or a multiple of 16 >= 256, got {text!r}") from None
 
 
+def _mask_arg(text: str) -> str | None:
+    """A mask file, or 'rest': that style takes the rest of the picture (``None`` in ``Options.masks``)."""
+    return None if text.lower() == "rest" else text
+
+
 # ----- the table ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Option:
     """A command-line option: ``flags`` and argparse ``kwargs``, the sub-commands that take it, and the engine keyword
-    it sets (None: the command reads it itself). ``stage`` says which call gets the keyword: "run" (stylize,
-    stylize_video, texture, reconstruct; folder runs pass them to every image), "load" (wct.load), "ray"
-    (stylize_on_ray). ``value(args)`` computes the keyword's value when it is not simply the parsed one."""
+    it sets (None: the command reads it itself). ``stage`` says which call gets the keyword: "run" (wct.Options for
+    stylize, video and batch; the texture and reconstruct methods' keywords), "load" (wct.load), "video"
+    (stylize_video's own), "ray" (stylize_on_ray). ``value(args)`` computes the keyword's value when it is not simply
+    the parsed one."""
 
     flags: tuple[str, ...]
     kwargs: Mapping[str, Any]
@@ -168,7 +181,7 @@ def _half(args: argparse.Namespace) -> bool | str:
     """``load(half=...)`` for --precision / --half."""
     if args.half and args.precision not in (None, "half"):
         raise InputError(f"--half contradicts --precision {args.precision}; give one of them")
-    return True if args.half else api.PRECISIONS[args.precision or "float32"]
+    return True if args.half else wct.PRECISIONS[args.precision or "float32"]
 
 
 def _alpha(args: argparse.Namespace) -> float | dict | None:
@@ -178,12 +191,6 @@ def _alpha(args: argparse.Namespace) -> float | dict | None:
         return args.alpha
     levels = {k: v[0] if len(v) == 1 else v for k, v in per_level.items()}
     return levels if args.alpha is None else {**levels, "default": args.alpha}
-
-
-def _run_levels(args: argparse.Namespace) -> str | tuple[str, ...]:
-    if args.levels:
-        return args.levels
-    return api.PHOTO_LEVELS if args.photo else api.PREVIEW_LEVELS if getattr(args, "preview", False) else api.DEFAULT_LEVELS
 
 
 def _option(flags: str | tuple[str, ...], commands: Iterable[str], keyword: str | None = None, *, stage: str = "run",
@@ -197,7 +204,7 @@ STYLE_HELP = "style image or .safetensors; repeat to blend"
 IMAGES = ("stylize", "video", "batch", "style", "texture", "reconstruct")
 STYLED = ("stylize", "video", "batch", "style", "texture")
 RUNS = ("stylize", "video", "batch")
-_levels = f"{api.DEFAULT_LEVELS[0]}..{api.DEFAULT_LEVELS[-1]}"
+_levels = f"{wct.DEFAULT_LEVELS[0]}..{wct.DEFAULT_LEVELS[-1]}"
 _video_batch = _default(stylize_video, "batch_size")
 _ray = {k: _default(stylize_on_ray, k) for k in ("workers", "cpus_per_worker", "gpus_per_worker", "batch_size")}
 _seed, _iterations = _default(Model.texture, "seed"), _default(Model.texture, "iterations")
@@ -208,49 +215,50 @@ OPTIONS: tuple[Option, ...] = (
     _option(STYLE, ["stylize"], action="append", metavar="STYLE[:WEIGHT]", help=STYLE_HELP),
     _option(STYLE, ["video", "batch"], action="append", required=True, metavar="STYLE[:WEIGHT]", help=STYLE_HELP),
     _option("--alpha", RUNS, "alpha", value=_alpha, type=float, default=None,
-            help=f"style strength in [0, 1] (default {api.DEFAULT_ALPHA}; with --photo {api.PHOTO_ALPHA})"),
-    _option("--levels", RUNS, "levels", value=_run_levels, default=None,
+            help=f"style strength in [0, 1] (default {wct.DEFAULT_ALPHA}; with --photo {wct.PHOTO_ALPHA})"),
+    _option("--levels", RUNS, "levels", default=None,
             help=f"comma-separated levels, e.g. relu5_1,relu4_1 (default: {_levels})"),
     _option("--levels", ["style", "texture"], "levels", default=None, help="comma-separated levels (default: all five)"),
-    _option("--style-size", STYLED, "style_size", type=_size_arg, default=api.DEFAULT_STYLE_SIZE,
-            help=f"long side the style is measured at (default {api.DEFAULT_STYLE_SIZE})"),
+    _option("--style-size", STYLED, "style_size", type=_size_arg, default=wct.DEFAULT_STYLE_SIZE,
+            help=f"long side the style is measured at (default {wct.DEFAULT_STYLE_SIZE})"),
     _option("--weights", ["style"], default=None, help="comma-separated blend weights, one per image (default: equal)"),
     _option("--level-weights", ["stylize", "style", "texture"], action="append", metavar="LEVEL=W1,W2,...",
             help="blend weights for one level, one per style (repeat per level; other levels use the -s weights)"),
     _option("--level-alpha", ["stylize"], action="append", metavar="LEVEL=A",
             help="style strength for one level (repeat; others use --alpha)"),
-    _option("--blend", STYLED, "blend_method", choices=BLEND_METHODS, default=BLEND_METHODS[0],
-            help=f"how several styles are mixed (default {BLEND_METHODS[0]})"),
-    _option("--transform", RUNS, "transform", choices=TRANSFORMS, default=api.DEFAULT_TRANSFORM,
+    _option("--blend", STYLED, "blend_method", choices=wct.BLEND_METHODS, default=wct.BLEND_METHODS[0],
+            help=f"how several styles are mixed (default {wct.BLEND_METHODS[0]})"),
+    _option("--transform", RUNS, "transform", choices=wct.TRANSFORMS, default=wct.DEFAULT_TRANSFORM,
             help="the feature transform: wct (whitening and coloring) or ost (optimal transport) "
-                 f"(default {api.DEFAULT_TRANSFORM})"),
+                 f"(default {wct.DEFAULT_TRANSFORM})"),
     # photorealistic mode, refinement
     _option("--photo", RUNS, "photorealistic", action="store_true",
-            help=f"photorealistic: a photo out (the transform at {', '.join(api.PHOTO_LEVELS)}, then edge-aware "
+            help=f"photorealistic: a photo out (the transform at {', '.join(wct.PHOTO_LEVELS)}, then edge-aware "
                  "smoothing by the content)"),
-    _option("--smoothing", RUNS, "smoothing", choices=api.SMOOTHING, default=api.SMOOTHING[0],
-            help="--photo's smoothing: exact (closed form, up to 2 MP, ~20 s at 512 px), fast (guided filter, any size) "
-                 f"or auto (exact up to 128x128 px) (default {api.SMOOTHING[0]})"),
-    _option("--refine", ["stylize", "batch"], "refine", value=lambda a: parse_refine(a.refine), nargs="?", type=_count_arg,
-            const=api.REFINE_STEPS, default=0, metavar="N",
+    _option("--smoothing", RUNS, "smoothing", choices=wct.SMOOTHING, default=wct.SMOOTHING[0],
+            help="--photo's smoothing: exact (closed form, up to 2 MP; seconds), fast (guided filter, any size) "
+                 f"or auto (exact up to 128x128 px) (default {wct.SMOOTHING[0]})"),
+    _option("--refine", RUNS, "refine", nargs="?", type=_count_arg,
+            const=wct.REFINE_STEPS, default=0, metavar="N",
             help=f"then N steps of optimisation on the image toward the style's feature statistics (bare --refine: "
-                 f"{api.REFINE_STEPS}; default 0: none)"),
+                 f"{wct.REFINE_STEPS}; default 0: none)"),
     # creative controls
-    _option("--mask", ["stylize"], "masks", action="append", metavar="MASK",
-            help="spatial control: one grayscale mask per -s, in order (white = that style)"),
-    _option("--preserve-color", ["stylize"], "preserve_color", choices=api.PRESERVE_COLOR, default=None,
+    _option("--mask", ["stylize", "video"], "masks", action="append", metavar="MASK", type=_mask_arg,
+            help="spatial control: one grayscale mask per -s, in order (white = that style), or 'rest': that style "
+                 "shares the rest of the picture with the other 'rest' styles"),
+    _option("--preserve-color", RUNS, "preserve_color", choices=wct.PRESERVE_COLOR, default=None,
             help="keep the content's colours: luminance-only transfer, or recolour the style to the content first"),
     _option("--preview", ["stylize"], "preview", action="store_true",
-            help=f"quick look: {api.PREVIEW_LEVELS[0]}..{api.PREVIEW_LEVELS[-1]} at {api.PREVIEW_SIZE} px at most"),
+            help=f"quick look: {wct.PREVIEW_LEVELS[0]}..{wct.PREVIEW_LEVELS[-1]} at {wct.PREVIEW_SIZE} px at most"),
     _option("--format", ["stylize", "batch"], default="png", help="file type of the outputs of a folder run (default png)"),
     # video
-    _option("--plain", ["video"], "coherent", value=lambda a: not a.plain, action="store_true",
+    _option("--plain", ["video"], "coherent", stage="video", value=lambda a: not a.plain, action="store_true",
             help="plain per-frame WCT, no temporal coherence (flickers)"),
-    _option("--flow-blend", ["video"], "flow_blend", type=float, default=FLOW_BLEND,
+    _option("--flow-blend", ["video"], "flow_blend", stage="video", type=float, default=FLOW_BLEND,
             help=f"share of the motion-warped previous frame blended in (default {FLOW_BLEND})"),
-    _option("--stats-momentum", ["video"], "stats_momentum", type=float, default=STATS_MOMENTUM,
+    _option("--stats-momentum", ["video"], "stats_momentum", stage="video", type=float, default=STATS_MOMENTUM,
             help=f"time smoothing of content statistics in [0, 1) (default {STATS_MOMENTUM}: off)"),
-    _option("--batch-size", ["video"], "batch_size", type=int, default=_video_batch,
+    _option("--batch-size", ["video"], "batch_size", stage="video", type=int, default=_video_batch,
             help=f"frames per network pass (default {_video_batch})"),
     # Ray
     _option("--ray", ["batch"], nargs="?", const="auto", default=None, metavar="ADDRESS",
@@ -266,26 +274,29 @@ OPTIONS: tuple[Option, ...] = (
             help=f"images per Ray batch (default {_ray['batch_size']})"),
     # texture, reconstruct
     _option("--size", ["texture"], "size", value=lambda a: parse_texture_size(a.size),
-            default=f"{api.DEFAULT_SIZE}x{api.DEFAULT_SIZE}",
-            help=f"WIDTHxHEIGHT in pixels, or N for a square (default {api.DEFAULT_SIZE}x{api.DEFAULT_SIZE})"),
+            default=f"{wct.DEFAULT_SIZE}x{wct.DEFAULT_SIZE}",
+            help=f"WIDTHxHEIGHT in pixels, or N for a square (default {wct.DEFAULT_SIZE}x{wct.DEFAULT_SIZE})"),
     _option("--seed", ["texture"], "seed", type=int, default=_seed,
             help=f"noise seed: the same seed gives the same texture (default {_seed})"),
     _option("--iterations", ["texture"], "iterations", type=int, default=_iterations,
             help=f"coarse-to-fine passes, 1..10 (default {_iterations})"),
     _option("--level", ["reconstruct"], "level", default=_level, help=f"the level (default {_level})"),
     # every command that reads or writes images
+    _option("--model", IMAGES, "model", stage="load", choices=wct.MODELS, default=wct.DEFAULT_MODEL,
+            help="the networks: vgg16 (VGG-16 and its decoders) or light (a distilled quarter-width VGG-16 with its own "
+                 f"decoders: several times faster) (default {wct.DEFAULT_MODEL})"),
     _option("--device", IMAGES, "device", stage="load", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)"),
     _option("--overwrite", IMAGES, action="store_true", help="replace existing output files"),
     _option("--downscale", IMAGES, "downscale", action="store_true",
             help="shrink images over the 50 MP limit to fit instead of refusing them"),
-    _option("--precision", IMAGES, "half", stage="load", value=_half, choices=tuple(api.PRECISIONS), default=None,
+    _option("--precision", IMAGES, "half", stage="load", value=_half, choices=tuple(wct.PRECISIONS), default=None,
             help="the networks' precision: float32 (default), half (float16 on CUDA, bfloat16 on a CPU; statistics stay float32) "
                  "or auto (half where it is fast: CUDA, CPUs with AMX)"),
     _option("--half", IMAGES, action="store_true", help="same as --precision half"),
-    _option("--size", ["stylize", "video", "batch", "reconstruct"], "max_size", type=_size_arg, default=api.DEFAULT_SIZE,
-            help=f"long side to work at in px, or 'full' (default {api.DEFAULT_SIZE}; smaller images keep their size)"),
+    _option("--size", ["stylize", "video", "batch", "reconstruct"], "max_size", type=_size_arg, default=wct.DEFAULT_SIZE,
+            help=f"long side to work at in px, or 'full' (default {wct.DEFAULT_SIZE}; smaller images keep their size)"),
     _option("--tile-size", ["stylize", "video", "batch", "texture"], "tile_size", type=_tile_size_arg, default=None, metavar="PX",
-            help=f"process in tiles of PX (multiple of 16, >= 256; 0 = never); default: tiles of {api.DEFAULT_TILE_SIZE} px "
+            help=f"process in tiles of PX (multiple of 16, >= 256; 0 = never); default: tiles of {wct.DEFAULT_TILE_SIZE} px "
                  "only for images over 2048x2048"),
 )
 
@@ -298,12 +309,43 @@ def add_options(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def engine_kwargs(args: argparse.Namespace, stage: str = "run") -> dict[str, Any]:
-    """The engine keywords the parsed options of ``args.command`` set for one ``stage`` ("run", "load" or "ray")."""
-    return {
+    """The engine keywords the parsed options of ``args.command`` set for one ``stage`` ("run", "load", "video" or
+    "ray"), each checked by the engine (its refusals in the command line's words, ``in_cli_words``)."""
+    return in_cli_words(args, lambda: {
         option.keyword: option.value(args) if option.value else getattr(args, option.dest)
         for option in OPTIONS
         if args.command in option.commands and option.keyword and option.stage == stage
-    }
+    })  # fmt: skip
+
+
+def in_cli_words(args: argparse.Namespace, work: Callable[[], Any]) -> Any:
+    """``work()``, with an engine refusal reworded for the command line: the API's keywords become the options of
+    ``args.command`` (``max_size must ...`` -> ``--size must ...``; ``use device='cpu'`` -> ``use --device cpu``)."""
+    try:
+        return work()
+    except WCTError as exc:
+        raise type(exc)(cli_words(str(exc), args.command)) from None
+
+
+PHRASES = {"one mask per style": "one --mask per -s style", "the mask None": "--mask rest"}  # engine -> CLI wording
+
+
+def cli_words(message: str, command: str) -> str:
+    """``message`` with the engine's keywords of ``command``'s options as their flags."""
+    for engine, cli in PHRASES.items():
+        message = message.replace(engine, cli)
+    for option in OPTIONS:
+        if command not in option.commands or not option.keyword:
+            continue
+        flag = next(f for f in reversed(option.flags) if f.startswith("--"))
+        key = re.escape(option.keyword)
+        value = rf"('([^']*)'|(\S+?))(?=[\s,;)]|$)"  # 'quoted' or bare
+        message = re.sub(rf"\b{key}={value}", lambda m, flag=flag: f"{flag} {m.group(2) or m.group(3)}", message)
+        message = re.sub(rf"^{key} {value}", lambda m, flag=flag: f"{flag} {m.group(2) or m.group(3)}", message)
+        message = re.sub(rf"^{key}\b", flag, message)
+        if "_" in option.keyword:
+            message = re.sub(rf"\b{key}\b", flag, message)
+    return message
 
 
 # ----- the parser ---------------------------------------------------------------------------------------------

@@ -22,15 +22,36 @@ from torch import nn
 
 from . import winograd
 
-__all__ = ["NNPACK_MIN_PIXELS", "conv_padded", "conv_same", "direct_only", "max_pool2", "nchw_here", "nnpack_available"]
+__all__ = [
+    "NNPACK_MIN_PIXELS",
+    "nnpack_min_pixels",
+    "conv_padded",
+    "conv_same",
+    "direct_only",
+    "max_pool2",
+    "nchw_here",
+    "nnpack_available",
+]
 
 
+@functools.cache
 def _avx512() -> bool:
-    """Whether PyTorch runs AVX-512 kernels on this CPU (NNPACK, with AVX2 kernels only, then loses everywhere)."""
+    """Whether PyTorch runs AVX-512 kernels on this CPU (NNPACK, with AVX2 kernels only, then loses everywhere); the
+    CPU is asked at the first convolution, not at import."""
     return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
-NNPACK_MIN_PIXELS: int | None = None if _avx512() else 128 * 128  # output maps this large or larger run NCHW through NNPACK
+AUTO = -1
+# output maps this large or larger run NCHW through NNPACK; None: never; AUTO: decided at the first convolution
+# (128x128 on a CPU without AVX-512, never on one with it)
+NNPACK_MIN_PIXELS: int | None = AUTO
+
+
+def nnpack_min_pixels() -> int | None:
+    """NNPACK_MIN_PIXELS, with AUTO resolved for this CPU."""
+    if NNPACK_MIN_PIXELS == AUTO:
+        return None if _avx512() else 128 * 128
+    return NNPACK_MIN_PIXELS
 _BAND_ROWS = 64  # output rows per product in ``_to_few_channels`` (bounds its temporary buffer)
 _NNPACK_BAND = 1 << 26  # input or output elements per NNPACK call at most (256 MB in float32: 2048x2048 maps go in bands)
 _enabled = True
@@ -71,7 +92,8 @@ def fast_path(x: torch.Tensor) -> bool:
 
 def nchw_here(x: torch.Tensor, out_pixels: int) -> bool:
     """Whether a convolution producing ``out_pixels`` per map from ``x`` runs NCHW through NNPACK."""
-    big = NNPACK_MIN_PIXELS is not None and out_pixels >= NNPACK_MIN_PIXELS
+    least = nnpack_min_pixels()
+    big = least is not None and out_pixels >= least
     return big and fast_path(x) and nnpack_available() and _nnpack_pool_fits()
 
 

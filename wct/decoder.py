@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -16,6 +16,7 @@ __all__ = [
     "conv_roles",
     "deepened",
     "extra_from_metadata",
+    "decoder_from_metadata",
     "extra_metadata",
     "parse_extra",
     "reflect_pad1",
@@ -28,14 +29,14 @@ STAGE_CONVS = (2, 2, 3, 3, 3)  # convs per stage
 Layer = tuple[str, int, int]  # ("conv", in, out) or ("up", 0, 0)
 
 
-def decoder_layers(level: str, extra: Iterable[int] = ()) -> list[Layer]:
-    """The mirror of VGG-16 from ``level`` down to RGB (relu1_1 gets one extra 64->64 conv), with one more
-    same-width conv after each of the mirror's convs numbered in ``extra`` (0 = the first)."""
+def decoder_layers(level: str, extra: Iterable[int] = (), stage_widths: Sequence[int] = STAGE_WIDTHS) -> list[Layer]:
+    """The mirror of VGG-16 (of ``stage_widths`` channels per stage) from ``level`` down to RGB (relu1_1 gets one
+    extra same-width conv), with one more same-width conv after each of the mirror's convs numbered in ``extra``."""
     k = LEVELS.index(parse_level(level)) + 1  # stage of the tap
-    widths = (3, *STAGE_WIDTHS)
+    widths = (3, *stage_widths)
     layers: list[Layer] = []
     if k == 1:
-        layers.append(("conv", 64, 64))
+        layers.append(("conv", widths[1], widths[1]))
     layers.append(("conv", widths[k], widths[k - 1]))  # inverse of conv{k}_1
     for stage in range(k - 1, 0, -1):
         layers.append(("up", 0, 0))
@@ -59,7 +60,7 @@ def _with_extra(layers: list[Layer], extra: Iterable[int]) -> list[Layer]:
 
 def conv_roles(level: str, extra: Iterable[int] = ()) -> list[tuple[int, bool]]:
     """For each conv of ``decoder_layers(level, extra)``: (the mirror conv it belongs to, whether it is the extra one)."""
-    n = sum(op == "conv" for op, _, _ in decoder_layers(level))
+    n = sum(op == "conv" for op, _, _ in decoder_layers(level))  # the same at every width
     extra = set(extra)
     return [role for j in range(n) for role in [(j, False)] + ([(j, True)] if j in extra else [])]
 
@@ -71,11 +72,12 @@ class Decoder(nn.Module):
     network sees features of order one; reflection padding, ReLU, nearest upsampling.
     """
 
-    def __init__(self, level: str | int, extra: Iterable[int] = ()) -> None:
+    def __init__(self, level: str | int, extra: Iterable[int] = (), stage_widths: Sequence[int] = STAGE_WIDTHS) -> None:
         super().__init__()
         self.level = parse_level(level)
         self.extra = tuple(sorted(set(extra)))  # mirror convs followed by one more conv of the same width
-        spec = decoder_layers(self.level, self.extra)
+        self.stage_widths = tuple(stage_widths)  # channels per VGG stage: VGG-16's, or the light student's
+        spec = decoder_layers(self.level, self.extra, self.stage_widths)
         modules: list[nn.Module] = []
         n_convs = sum(1 for op, _, _ in spec if op == "conv")
         seen = 0
@@ -136,7 +138,7 @@ class Decoder(nn.Module):
 def deepened(decoder: Decoder, extra: Iterable[int]) -> Decoder:
     """The same function with more layers: ``decoder`` plus an identity-initialised conv after each mirror conv in
     ``extra`` (exact, because it follows a ReLU: its inputs are never negative)."""
-    new = Decoder(decoder.level, set(decoder.extra) | set(extra)).to(decoder.scale.device)
+    new = Decoder(decoder.level, set(decoder.extra) | set(extra), decoder.stage_widths).to(decoder.scale.device)
     old_convs = dict(zip(conv_roles(decoder.level, decoder.extra), _convs(decoder), strict=True))
     with torch.no_grad():
         new.scale.copy_(decoder.scale)
@@ -160,13 +162,22 @@ def parse_extra(text: str) -> tuple[int, ...]:
 
 
 def extra_metadata(decoder: Decoder) -> dict[str, str]:
-    """The metadata entry a weights file keeps so that ``extra_from_metadata`` rebuilds the same architecture."""
-    return {"extra_convs": ",".join(map(str, decoder.extra))}
+    """The metadata entries a weights file keeps so that ``decoder_from_metadata`` rebuilds the same architecture."""
+    meta = {"extra_convs": ",".join(map(str, decoder.extra))}
+    if decoder.stage_widths != STAGE_WIDTHS:
+        meta["stage_widths"] = ",".join(map(str, decoder.stage_widths))
+    return meta
 
 
 def extra_from_metadata(metadata: dict[str, str] | None) -> tuple[int, ...]:
     """The ``extra_convs`` a weights file records in its metadata ("0,1"; none when absent)."""
     return parse_extra((metadata or {}).get("extra_convs", ""))
+
+
+def decoder_from_metadata(level: str, metadata: dict[str, str] | None) -> Decoder:
+    """An untrained decoder of the architecture a weights file records (extra convs, stage widths; VGG-16's when absent)."""
+    widths = (metadata or {}).get("stage_widths", "")
+    return Decoder(level, extra_from_metadata(metadata), parse_extra(widths) if widths else STAGE_WIDTHS)
 
 
 def reflect_pad1(

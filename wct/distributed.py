@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,24 +19,15 @@ import numpy as np
 from PIL import Image
 
 from .errors import InputError, WCTError
+from .extras import require
 
-__all__ = ["require_ray", "connect", "stylize_on_ray", "Outcome"]
-
-
-def require_ray():
-    """The ray module (with Ray Data), or an InputError that says how to install it."""
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise InputError("--ray needs Ray with Ray Data; fix: pip install 'wct[ray]' (on the driver and every node)") from None
-    return ray
+__all__ = ["connect", "stylize_on_ray", "Outcome"]
 
 
 def connect(address: str, *, num_cpus: int | None = None, num_gpus: int | None = None) -> bool:
     """Join the cluster at ``address`` ("auto", "ray://host:10001", "host:6379"), or start one on this machine
     for "local" (limited to ``num_cpus``/``num_gpus``). Returns True when this call started Ray (shut it down after)."""
-    ray = require_ray()
+    ray = require("ray.data")
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
@@ -57,21 +48,22 @@ def connect(address: str, *, num_cpus: int | None = None, num_gpus: int | None =
 class _Stylizer:
     """A Ray actor: loads the model once, then stylizes the batches of paths it is given."""
 
-    def __init__(self, style, options: Mapping[str, Any], device: str | None, threads: int, half: bool | str = False) -> None:
+    def __init__(self, style, options, device: str | None, threads: int, half: bool | str = False,
+                 model: str = "vgg16") -> None:  # fmt: skip
         import torch
 
         from .api import load
 
         torch.set_num_threads(threads)  # float reductions depend on it: the same count gives the same pixels
-        self.model = load(device=device, half=half)
-        self.style = style.to(self.model.device) if hasattr(style, "to") else style
-        self.options = dict(options)
+        self.model = load(model=model, device=device, half=half)
+        self.style = _on(style, self.model.device)
+        self.options = options
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         pngs, errors = [], []
         for src in batch["src"]:
             try:
-                img = self.model.stylize(str(src), self.style, **self.options)
+                img = self.model.stylize(str(src), self.style, self.options)
                 buf = io.BytesIO()
                 img.save(buf, format="PNG")
                 pngs.append(buf.getvalue())
@@ -91,11 +83,19 @@ class Outcome:
     error: str
 
 
+def _on(style, device):
+    """A Style (or each of a list) on ``device``; images as they are."""
+    if isinstance(style, (list, tuple)):
+        return [_on(s, device) for s in style]
+    return style.to(device) if hasattr(style, "to") else style
+
+
 def stylize_on_ray(
     sources: Sequence[str | Path],
     style,
-    options: Mapping[str, Any],
+    options,
     *,
+    model: str = "vgg16",
     workers: int = 1,
     cpus_per_worker: float = 1.0,
     gpus_per_worker: float = 0.0,
@@ -103,16 +103,17 @@ def stylize_on_ray(
     threads: int | None = None,
     half: bool | str = False,
 ) -> Iterator[Outcome]:
-    """Stylize ``sources`` on the connected Ray cluster with ``Model.stylize(src, style, **options)``.
+    """Stylize ``sources`` on the connected Ray cluster with ``Model.stylize(src, style, options)`` (``options``: a
+    ``wct.Options``; ``model``: "vgg16" or "light").
 
     ``workers`` actors each load the model once (on a GPU when ``gpus_per_worker`` > 0) and take
     ``batch_size`` paths at a time, with ``threads`` torch threads (default: ``cpus_per_worker``; a run with
     as many threads as the single-process one gives the same pixels; ``half`` as in ``wct.load``). Yields one
     Outcome per source as results stream in (any order).
     """
-    from .options import parse_half
+    from .checks import parse_half, parse_model
 
-    ray = require_ray()
+    ray = require("ray.data")
     for name, value, low in (("workers", workers, 1), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InputError(f"{name} must be a whole number >= {low}, got {value!r}")
@@ -128,8 +129,8 @@ def stylize_on_ray(
     ds = ray.data.from_items([{"index": i, "src": str(s)} for i, s in enumerate(sources)])
     ds = ds.map_batches(
         _Stylizer,
-        fn_constructor_kwargs={"style": style.to("cpu") if hasattr(style, "to") else style, "options": dict(options),
-                               "device": device, "threads": threads, "half": parse_half(half)},
+        fn_constructor_kwargs={"style": _on(style, "cpu"), "options": options, "device": device, "threads": threads,
+                               "half": parse_half(half), "model": parse_model(model)},
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=workers),

@@ -12,7 +12,20 @@ from . import convolution
 from .errors import InputError
 from .weights import ENCODER_ID, encoder_state
 
-__all__ = ["LEVELS", "Encoder", "parse_level", "CAFFE_MEAN_BGR"]
+__all__ = [
+    "LEVELS",
+    "Encoder",
+    "TapEmbedding",
+    "parse_level",
+    "CAFFE_MEAN_BGR",
+    "VGG16_CFG",
+    "LIGHT_DIVISOR",
+    "LIGHT_ID",
+    "vgg16_cfg",
+    "tap_channels",
+    "model_of",
+    "channels_of",
+]
 
 LEVELS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -25,6 +38,22 @@ VGG16_CFG: tuple[tuple[str, int, int] | str, ...] = (
     ("conv4_1", 256, 512), ("conv4_2", 512, 512), ("conv4_3", 512, 512), "pool",
     ("conv5_1", 512, 512),
 )  # fmt: skip
+
+Cfg = tuple[tuple[str, int, int] | str, ...]
+LIGHT_DIVISOR = 4  # the light engine's student: VGG-16 at a quarter of the width
+LIGHT_ID = "vgg16-light"  # its encoder ids start so (then "@" and the first 12 hex digits of the weights' SHA-256)
+
+
+def vgg16_cfg(divisor: int = 1) -> Cfg:
+    """VGG-16's table with every conv ``divisor`` times narrower (the input's 3 channels kept): 4 gives the light
+    engine's student, 16/32/64/128/128 channels at relu1_1..relu5_1."""
+    return tuple(item if item == "pool" else (item[0], item[1] if item[1] == 3 else item[1] // divisor, item[2] // divisor)
+                 for item in VGG16_CFG)  # fmt: skip
+
+
+def tap_channels(cfg: Cfg) -> dict[str, int]:
+    """{relu1_1: channels, ...} of an encoder table."""
+    return {"relu" + c[0][4:]: c[2] for c in cfg if c != "pool" and c[0].endswith("_1")}
 
 
 def parse_level(level: str | int) -> str:
@@ -45,14 +74,34 @@ def parse_level(level: str | int) -> str:
     raise InputError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)} or 1..5")
 
 
+def model_of(encoder_id: str) -> str:
+    """The model name ("vgg16", "light") of an encoder id, or the id itself for one this engine does not know."""
+    if encoder_id == ENCODER_ID:
+        return "vgg16"
+    return "light" if encoder_id.split("@")[0] == LIGHT_ID else encoder_id
+
+
+def channels_of(encoder_id: str) -> dict[str, int] | None:
+    """{tap: channels} of the encoder an id names (None for one this engine does not know)."""
+    model = model_of(encoder_id)
+    if model == "vgg16":
+        return tap_channels(VGG16_CFG)
+    return tap_channels(vgg16_cfg(LIGHT_DIVISOR)) if model == "light" else None
+
+
 class Encoder(nn.Module):
-    """Frozen VGG-16 conv base; input RGB in [0, 1], shape (B, 3, H, W)."""
+    """Frozen VGG-16 conv base; input RGB in [0, 1], shape (B, 3, H, W).
 
-    id = ENCODER_ID
+    ``cfg`` (default VGG-16's) sets the widths: ``vgg16_cfg(4)`` is the light engine's student, same layout, taps,
+    pooling and preprocessing; ``load`` reads the pinned VGG-16 weights (the student's come from its own file)."""
 
-    def __init__(self, weights: str | os.PathLike | None = None, *, load: bool = True) -> None:
+    def __init__(
+        self, weights: str | os.PathLike | None = None, *, load: bool = True, cfg: Cfg = VGG16_CFG, id: str = ENCODER_ID
+    ) -> None:
         super().__init__()
-        self.convs = nn.ModuleDict({c[0]: nn.Conv2d(c[1], c[2], 3, padding=1) for c in VGG16_CFG if c != "pool"})
+        self.cfg, self.id = cfg, id
+        self.channels = tap_channels(cfg)
+        self.convs = nn.ModuleDict({c[0]: nn.Conv2d(c[1], c[2], 3, padding=1) for c in cfg if c != "pool"})
         mean = torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
         self.register_buffer("mean_bgr", mean, persistent=False)
         if load:
@@ -74,7 +123,7 @@ class Encoder(nn.Module):
         if grad:
             x = x.contiguous(memory_format=torch.channels_last)
         taps: dict[str, torch.Tensor] = {}
-        for item in VGG16_CFG:
+        for item in self.cfg:
             if item == "pool":
                 x = convolution.max_pool2(x)
                 continue
@@ -90,3 +139,14 @@ class Encoder(nn.Module):
                 if tap == upto:
                     break
         return taps
+
+
+class TapEmbedding(nn.Module):
+    """1x1 linear maps from a student's taps onto a teacher's (FitNets): {tap: (B, c, h, w) -> (B, C, h, w)}."""
+
+    def __init__(self, student: dict[str, int], teacher: dict[str, int]) -> None:
+        super().__init__()
+        self.maps = nn.ModuleDict({tap: nn.Conv2d(c, teacher[tap], 1) for tap, c in student.items()})
+
+    def forward(self, taps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {tap: self.maps[tap](f) for tap, f in taps.items() if tap in self.maps}

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .distributed import Outcome
 from .errors import InputError, OutputError, WCTError
@@ -89,13 +88,14 @@ def check_output_folder(folder: str | os.PathLike, fmt: str) -> Path:
     return out
 
 
-def render_locally(model, style, options: Mapping[str, Any]) -> Render:
-    """``render`` for ``run_folder``: ``model.stylize(src, style, **options)`` for each source, here, in order."""
+def render_locally(model, style, options) -> Render:
+    """``render`` for ``run_folder``: ``model.stylize(src, style, options)`` (a ``wct.Options``) for each source, here,
+    in order."""
 
     def render(sources: Sequence[Path]) -> Iterator[Outcome]:
         for i, src in enumerate(sources):
             try:
-                yield Outcome(i, model.stylize(src, style, **options), "")
+                yield Outcome(i, model.stylize(src, style, options), "")
             except WCTError as exc:
                 yield Outcome(i, None, str(exc) or type(exc).__name__)
 

@@ -27,6 +27,7 @@ __all__ = [
     "fit_multiple",
     "pad_to_multiple",
     "save_image",
+    "check_output",
     "output_format",
 ]
 
@@ -291,6 +292,20 @@ def _same_file(a: str | os.PathLike, b: Path) -> bool:
         return False
 
 
+def check_output(path: str | os.PathLike, *, overwrite: bool = False, inputs: tuple[str | os.PathLike, ...] = ()) -> str:
+    """What ``save_image`` checks, for checking before the work: a known extension (its Pillow format is returned), not
+    one of ``inputs``, not an existing file unless ``overwrite``, an existing folder."""
+    out = Path(path)
+    fmt = output_format(out)
+    if out.exists() and any(_same_file(src, out) for src in inputs):
+        raise OutputError(f"refusing to write the output over its input {out}; choose another output path")
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it")
+    if out.parent and not out.parent.exists():
+        raise OutputError(f"the folder {out.parent} does not exist; create it first")
+    return fmt
+
+
 def save_image(
     image: Image.Image,
     path: str | os.PathLike,
@@ -301,13 +316,7 @@ def save_image(
 ) -> Path:
     """Write atomically (temporary file, then rename); never over an input, never over a file unless ``overwrite``."""
     out = Path(path)
-    fmt = output_format(out)
-    if out.exists() and any(_same_file(src, out) for src in inputs):
-        raise OutputError(f"refusing to write the output over its input {out}; choose another output path")
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it")
-    if out.parent and not out.parent.exists():
-        raise OutputError(f"the folder {out.parent} does not exist; create it first")
+    fmt = check_output(out, overwrite=overwrite, inputs=inputs)
     if fmt == "JPEG" and image.mode != "RGB":
         image = image.convert("RGB")
     opts = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}

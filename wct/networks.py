@@ -1,4 +1,8 @@
-"""The networks on one device: the VGG-16 encoder and the per-level decoders, their precision and compilation."""
+"""One pair of networks on one device: an encoder and its per-level decoders, their precision and compilation.
+
+``Networks(model="vgg16")`` is VGG-16 with its decoders; ``Networks(model="light")`` the distilled quarter-width
+VGG-16 with its own. The pipeline only asks a ``Networks`` for taps and decodings, so either plugs in unchanged.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from pathlib import Path
 
 import torch
 
-from .decoder import Decoder, extra_from_metadata
-from .encoder import LEVELS, Encoder, parse_level
+from .checks import parse_half, parse_model
+from .decoder import Decoder, decoder_from_metadata
+from .defaults import DEFAULT_MODEL
+from .encoder import LEVELS, LIGHT_DIVISOR, VGG16_CFG, Encoder, TapEmbedding, parse_level, tap_channels, vgg16_cfg
 from .errors import InputError, WeightsError
-from .options import parse_half
-from .weights import ENCODER_ID, decoders_dir, load_verified, read_manifest, safetensors_metadata
+from .weights import decoders_dir, light_dir, light_encoder_state, load_verified, read_manifest, safetensors_metadata
 
 __all__ = ["Networks", "resolve_device", "half_dtype", "half_is_fast", "resolve_half", "CPU_BATCH_PIXELS"]
 
@@ -58,35 +63,58 @@ def resolve_half(half: bool | str, device: torch.device) -> bool:
     return half_is_fast(device) if parse_half(half) == "auto" else bool(half)
 
 
+def light_encoder(folder: Path, weights: str | os.PathLike | None = None) -> tuple[Encoder, TapEmbedding]:
+    """The light model's verified student encoder and its embeddings onto VGG-16's taps, from ``folder``."""
+    state, ident = light_encoder_state(folder, weights)
+    encoder = Encoder(load=False, cfg=vgg16_cfg(LIGHT_DIVISOR), id=ident)
+    embedding = TapEmbedding(encoder.channels, tap_channels(VGG16_CFG))
+    try:
+        encoder.convs.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("convs.")}, strict=True)
+        embedding.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("embed.")}, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"the light encoder file does not fit its architecture: {str(exc).splitlines()[0]}") from None
+    return encoder, embedding.requires_grad_(False).eval()
+
+
 class Networks:
     """An encoder and lazily loaded, verified decoders on one device, run in float32 or half precision.
 
-    Args: as ``wct.Model`` (device, encoder_weights, decoders, compile, half).
+    Args: as ``wct.Model`` (model, device, encoder_weights, decoders, compile, half).
     """
 
     def __init__(
         self,
         *,
+        model: str = DEFAULT_MODEL,
         device: str | torch.device | None = None,
         encoder_weights: str | os.PathLike | None = None,
         decoders: str | os.PathLike | Mapping[str, Decoder] | None = None,
         compile: bool = False,
         half: bool | str = False,
     ) -> None:
+        self.name = parse_model(model)
         self.device = resolve_device(device)
         self.compile = bool(compile)
         self.half = resolve_half(half, self.device)
         self.half_dtype = half_dtype(self.device)
         self._compiled: dict[int, Callable] = {}
-        self.encoder = Encoder(encoder_weights).to(self.device)
         self._lock = threading.Lock()
         self._decoders: dict[str, Decoder] = {}
         self._folder: Path | None = None
+        if not isinstance(decoders, Mapping):
+            self._folder = Path(decoders) if decoders is not None else decoders_dir()
+            if self.name == "light" and decoders is None:
+                self._folder = light_dir(self._folder)
+        self.embedding: TapEmbedding | None = None  # the light student's maps onto VGG-16's taps
+        if self.name == "light":
+            self.encoder, self.embedding = light_encoder(self._folder or light_dir(), encoder_weights)
+            self.embedding = self.embedding.to(self.device)
+        else:
+            self.encoder = Encoder(encoder_weights)
+        self.encoder = self.encoder.to(self.device)
         if isinstance(decoders, Mapping):
             for level, dec in decoders.items():
                 self._decoders[parse_level(level)] = dec.to(self.device).eval()
-        else:
-            self._folder = Path(decoders) if decoders is not None else decoders_dir()
 
     @property
     def precision(self) -> str:
@@ -114,11 +142,11 @@ class Networks:
         if entry is None:
             have = ", ".join(read_manifest(self._folder)) or "none"
             raise WeightsError(f"no trained decoder for {level} in {self._folder} (available: {have}); choose other levels")
-        if entry.get("encoder") != ENCODER_ID:
-            raise WeightsError(f"the {level} decoder was trained for encoder {entry.get('encoder')!r}, not {ENCODER_ID!r}")
+        if entry.get("encoder") != self.encoder.id:
+            raise WeightsError(f"the {level} decoder was trained for encoder {entry.get('encoder')!r}, not {self.encoder.id!r}")
         path = self._folder / entry["file"]
         state = load_verified(path, entry["sha256"], f"{level} decoder")
-        dec = Decoder(level, extra_from_metadata(safetensors_metadata(path)))
+        dec = decoder_from_metadata(level, safetensors_metadata(path))
         try:
             dec.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
         except RuntimeError as exc:
@@ -164,14 +192,14 @@ class Networks:
     def _call(self, net: torch.nn.Module, *args, **kwargs):
         if not self.compile:
             return net(*args, **kwargs)
-        fn = self._compiled.get(id(net))
-        if fn is None:
-            import torch._dynamo
-
-            # one graph per (network, level, image size): allow many before dynamo falls back to eager
-            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-            fn = self._compiled[id(net)] = torch.compile(net, dynamic=False)
+        import torch._dynamo
         from torch._inductor import config as inductor_config
 
-        with inductor_config.patch(freezing=True):  # weights are constants: fold and prepack them
+        fn = self._compiled.get(id(net))
+        if fn is None:
+            fn = self._compiled[id(net)] = torch.compile(net, dynamic=False)
+        # one graph per (network, level, image size): allow many before dynamo falls back to eager (for these calls
+        # only: the host's settings stay as they are); the weights are constants: fold and prepack them
+        limit = max(torch._dynamo.config.recompile_limit, 64)
+        with torch._dynamo.config.patch(recompile_limit=limit), inductor_config.patch(freezing=True):
             return fn(*args, **kwargs)

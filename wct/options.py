@@ -1,316 +1,201 @@
-"""The engine's options: their defaults, and the checks that turn a user's value into a valid one or a clear error.
+"""``Options``: every option of a stylization, checked once when made, then passed along the pipeline unchanged.
 
-Every function here is pure: it validates one option (raising ``InputError`` that names the value and what was
-expected) and returns it normalised. The API, the CLI and the app all validate through these.
+``stylize``, ``stylize_batch``, ``stylize_video``, folder runs, Ray, the CLI and the app all build one ``Options`` (or
+take keywords that make one) and hand it on; no option list is written anywhere else.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
-from .encoder import LEVELS, parse_level
+from .checks import (
+    is_many,
+    level_weights,
+    parse_alphas,
+    parse_blend_method,
+    parse_flag,
+    parse_levels,
+    parse_preserve_color,
+    parse_refine,
+    parse_size,
+    parse_smoothing,
+    parse_tile_size,
+    parse_transform,
+)
+from .defaults import (
+    DEFAULT_ALPHA,
+    DEFAULT_LEVELS,
+    DEFAULT_SIZE,
+    DEFAULT_STYLE_SIZE,
+    DEFAULT_TRANSFORM,
+    PHOTO_ALPHA,
+    PHOTO_LEVELS,
+    PREVIEW_LEVELS,
+    PREVIEW_SIZE,
+    Alpha,
+    Levels,
+    Weights,
+)
 from .errors import InputError
-from .image import MAX_PIXELS
-from .transform import TRANSFORMS
 
-__all__ = [
-    "DEFAULT_SIZE",
-    "DEFAULT_STYLE_SIZE",
-    "DEFAULT_ALPHA",
-    "DEFAULT_LEVELS",
-    "DEFAULT_TRANSFORM",
-    "PREVIEW_LEVELS",
-    "PREVIEW_SIZE",
-    "PRESERVE_COLOR",
-    "BLEND_METHODS",
-    "TRANSFORMS",
-    "DEFAULT_KEY",
-    "PRECISIONS",
-    "PHOTO_LEVELS",
-    "PHOTO_ALPHA",
-    "SMOOTHING",
-    "REFINE_STEPS",
-    "MAX_REFINE_STEPS",
-    "Levels",
-    "Weights",
-    "Alpha",
-    "parse_levels",
-    "parse_alpha",
-    "parse_alphas",
-    "parse_preserve_color",
-    "parse_blend_method",
-    "parse_transform",
-    "parse_size",
-    "parse_texture_size",
-    "parse_tile_size",
-    "parse_half",
-    "parse_flag",
-    "parse_count",
-    "parse_refine",
-    "parse_smoothing",
-    "RunOptions",
-    "parse_run",
-    "normalize_weights",
-    "per_level",
-    "level_weights",
-    "is_many",
-]
-
-Levels = str | int | Sequence[str | int]
-Weights = Sequence[float] | Mapping[str | int, Sequence[float]]  # one list, or {level: list, "default": list}
-Alpha = float | Mapping[str | int, float]  # one strength, or {level: strength, "default": strength}
-
-DEFAULT_SIZE = 512  # long side of the output, in pixels, unless max_size says otherwise (smaller images keep their size)
-DEFAULT_STYLE_SIZE = 512  # long side the style image is measured at
-DEFAULT_ALPHA = 0.65  # style strength, for every level not given its own (with OST: benchmarks/quality.py chose both)
-# stylize's default levels: relu5_1 is left out until its decoder reaches its quality target (decoders/README.md);
-# pass levels=wct.LEVELS for all five
-DEFAULT_LEVELS = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
-DEFAULT_TRANSFORM = "ost"  # the optimal-transport map: WCT's covariance, more of the photo kept
-PREVIEW_LEVELS = ("relu5_1", "relu4_1", "relu3_1")  # preview=True runs these (the coarse ones, the cheap decoders)...
-PREVIEW_SIZE = 256  # ...at this long side at most
-PRESERVE_COLOR = ("luminance", "histogram")
-BLEND_METHODS = ("linear", "wasserstein")
-DEFAULT_KEY = "default"  # in a per-level mapping, the value for every level not named
-PRECISIONS = {"float32": False, "half": True, "auto": "auto"}  # precision names -> load(half=...)
-# photorealistic=True: the transform at the shallowest level only, whose decoder reconstructs nearly losslessly (37.8 dB held-out;
-# relu2_1 33.5 dB, relu3_1 28.4 dB), at full strength, then edge-aware smoothing (benchmarks/photoreal.py measured it)
-PHOTO_LEVELS = ("relu1_1",)
-PHOTO_ALPHA = 1.0
-SMOOTHING = ("auto", "exact", "fast")  # photorealistic smoothing: see wct.smoothing.smooth
-REFINE_STEPS = 60  # what refine=True and the CLI's bare --refine run: the documented default step count
-MAX_REFINE_STEPS = 1000
+__all__ = ["Options", "OPTION_NAMES"]
 
 
-def is_many(style) -> bool:
-    """Whether ``style`` is a list of styles (not one path, string, array or tensor)."""
-    return isinstance(style, Sequence) and not isinstance(style, (str, bytes)) and not hasattr(style, "shape")
+@dataclass(frozen=True, eq=False)
+class Options:
+    """The options of a stylization (``wct.stylize``, ``stylize_batch``, ``stylize_video``, folder runs), checked when
+    made: a bad value raises ``InputError`` naming the option, before any work. Keywords given to those functions make
+    one (``wct.stylize(photo, art, alpha=0.8)`` is ``wct.stylize(photo, art, wct.Options(alpha=0.8))``), and
+    ``options.replace(alpha=0.5)`` gives a checked copy with changes.
 
+    Attributes:
+        weights: one weight per style (normalised to sum 1), or per level ``{"relu5_1": [1, 0], "default": [0, 1]}``
+            (levels not named take "default", else equal weights). With ``masks``: the weights of the styles without
+            a mask, which share the rest of the picture (the masked styles' entries are not used).
+        masks: spatial control, one entry per style: a mask (path, PIL image, HxW array or tensor in [0, 1], the
+            content's aspect ratio) gives that style its region; ``None`` marks a style without a region, and the
+            styles without one share the rest of the picture (where the masks sum below 1), blended by ``weights``.
+            Where the masks leave room and every style has a mask, the content's own features stay.
+        alpha: style strength in [0, 1] (0 = the decoder's reconstruction of the content), or per level
+            ``{"relu1_1": 0.3, "default": 0.8}``; None: DEFAULT_ALPHA (0.65), PHOTO_ALPHA (1.0) when photorealistic.
+        levels: layer names or 1..5, run deepest first; None: DEFAULT_LEVELS (PHOTO_LEVELS when photorealistic,
+            PREVIEW_LEVELS with preview).
+        max_size: long side to work at (None = full size); smaller images keep their size. The result has it.
+        style_size: long side the style images are measured at (None = full size).
+        preserve_color: None; "luminance" (the result's luminance with the content's chroma, in YCbCr); or "histogram"
+            (each style image first takes the content's RGB mean and covariance; needs style images, not Styles).
+        blend_method: how several styles mix: "linear" (the paper's) or "wasserstein" (W2 barycenter).
+        transform: "ost" (the default: optimal transport, Lu et al. 2019) or "wct" (whitening and coloring, Li et al.).
+        refine: optimisation steps on the stylized image afterwards (0 = none; True = REFINE_STEPS); see README.
+        photorealistic: a photo out: the transform at PHOTO_LEVELS at PHOTO_ALPHA, then edge-aware smoothing.
+        smoothing: that smoothing: "exact", "fast" or "auto" (``wct.smoothing.smooth``).
+        preview: a quick look: PREVIEW_LEVELS, content and style images capped at PREVIEW_SIZE (256 px).
+        tile_size: None (images over TILE_ABOVE pixels go through the networks in tiles), 0 (never), or a tile side.
+        downscale: images over wct.image.MAX_PIXELS (50 MP) are shrunk to fit instead of refused.
+    """
 
-def parse_levels(levels: Levels | None) -> tuple[str, ...]:
-    """Levels as layer names, deepest first (the order WCT runs them); all five when None."""
-    if levels is None:
-        return tuple(reversed(LEVELS))
-    if isinstance(levels, (str, int)) and not (isinstance(levels, str) and "," in levels):
-        items: Sequence = [levels]
-    elif isinstance(levels, str):
-        items = [s for s in levels.split(",") if s.strip()]
-    else:
-        items = list(levels)
-    if not items:
-        raise InputError(f"expected at least one level of {', '.join(LEVELS)}, got none")
-    names = {parse_level(x) for x in items}
-    return tuple(lv for lv in reversed(LEVELS) if lv in names)
-
-
-def parse_alpha(alpha: float) -> float:
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise InputError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
-    if not (0.0 <= a <= 1.0):  # NaN fails too
-        raise InputError(f"alpha must be in [0, 1], got {alpha}")
-    return a
-
-
-def parse_alphas(alpha: Alpha | None, levels: Sequence[str], fallback: float = DEFAULT_ALPHA) -> dict[str, float]:
-    """Style strength per level: one number for all, or {level: number, "default": number} (others: ``fallback``);
-    None: ``fallback`` everywhere."""
-    return per_level(fallback if alpha is None else alpha, levels, parse_alpha, fallback)
-
-
-def parse_preserve_color(mode: str | None) -> str | None:
-    if mode is None or mode is False:
-        return None
-    if mode not in PRESERVE_COLOR:
-        raise InputError(f"preserve_color must be None, 'luminance' or 'histogram', got {mode!r}")
-    return mode
-
-
-def parse_blend_method(method: str) -> str:
-    if method not in BLEND_METHODS:
-        raise InputError(f"unknown blend method {method!r}; expected one of {', '.join(map(repr, BLEND_METHODS))}")
-    return method
-
-
-def parse_transform(transform: str) -> str:
-    if transform not in TRANSFORMS:
-        raise InputError(f"unknown transform {transform!r}; expected one of {', '.join(map(repr, TRANSFORMS))}")
-    return transform
-
-
-def parse_size(size: int | None, name: str = "max_size") -> int | None:
-    if size is None:
-        return None
-    if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or int(size) != size:
-        raise InputError(f"{name} must be a whole number of pixels or None, got {size!r}")
-    if size < 16:
-        raise InputError(f"{name} must be at least 16 pixels, got {size}")
-    return int(size)
-
-
-def parse_texture_size(size) -> tuple[int, int]:
-    """(width, height) in pixels from an int (square) or a pair."""
-    pair = (size, size) if isinstance(size, (int, float)) and not isinstance(size, bool) else size
-    try:
-        w, h = pair
-        ok = all(not isinstance(v, bool) and float(v) == int(v) and int(v) >= 1 for v in (w, h))
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise InputError(f"size must be (width, height) in whole pixels >= 1, got {size!r}")
-    w, h = int(w), int(h)
-    if w * h > MAX_PIXELS:
-        raise InputError(f"size {w}x{h} is over the limit of {MAX_PIXELS / 1e6:.0f} MP")
-    return w, h
-
-
-def parse_tile_size(tile_size: int | None) -> int | None:
-    """None (automatic), 0 (never tile) or a tile side: a multiple of 16, at least 256."""
-    if tile_size is None:
-        return None
-    whole = isinstance(tile_size, int) and not isinstance(tile_size, bool)
-    ok = whole and (tile_size == 0 or (tile_size >= 256 and tile_size % 16 == 0))
-    if not ok:
-        raise InputError(f"tile_size must be None (automatic), 0 (never tile) or a multiple of 16 >= 256, got {tile_size!r}")
-    return tile_size
-
-
-def parse_half(half: bool | str) -> bool | str:
-    """True, False or ``"auto"``."""
-    if not (isinstance(half, bool) or half == "auto"):
-        raise InputError(f"half must be True, False or 'auto', got {half!r}")
-    return half
-
-
-def parse_flag(value: bool, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise InputError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
-def parse_count(value: int, name: str, low: int = 0, high: int | None = None) -> int:
-    """A whole number in ``low..high`` (no upper bound when ``high`` is None)."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
-    if not ok:
-        span = f">= {low}" if high is None else f"in {low}..{high}"
-        raise InputError(f"{name} must be a whole number {span}, got {value!r}")
-    return value
-
-
-def parse_refine(refine: int | bool) -> int:
-    """A refinement step count: 0 (off), a whole number up to MAX_REFINE_STEPS, or True for REFINE_STEPS."""
-    if refine is True:
-        return REFINE_STEPS
-    if refine is False:
-        return 0
-    return parse_count(refine, "refine", 0, MAX_REFINE_STEPS)
-
-
-def parse_smoothing(method: str) -> str:
-    if method not in SMOOTHING:
-        raise InputError(f"smoothing must be one of {', '.join(map(repr, SMOOTHING))}, got {method!r}")
-    return method
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """The checked options of a run (``stylize``, ``stylize_batch``, ``stylize_video``), defaults resolved."""
-
-    levels: tuple[str, ...]
-    alphas: dict[str, float]
-    transform: str
-    tile_size: int | None
-    downscale: bool
+    weights: Weights | None = None
+    masks: Sequence[Any] | None = None
+    alpha: Alpha | None = None
+    levels: Levels | None = None
+    max_size: int | None = DEFAULT_SIZE
+    style_size: int | None = DEFAULT_STYLE_SIZE
+    preserve_color: str | None = None
+    blend_method: str = "linear"
+    transform: str = DEFAULT_TRANSFORM
+    refine: int | bool = 0
     photorealistic: bool = False
     smoothing: str = "auto"
-    refine: int = 0
-    preserve_color: str | None = None
     preview: bool = False
+    tile_size: int | None = None
+    downscale: bool = False
+
+    def __post_init__(self) -> None:
+        checked = {
+            "photorealistic": parse_flag(self.photorealistic, "photorealistic"),
+            "preview": parse_flag(self.preview, "preview"),
+            "downscale": parse_flag(self.downscale, "downscale"),
+            "levels": None if self.levels is None else parse_levels(self.levels),
+            "max_size": parse_size(self.max_size),
+            "style_size": parse_size(self.style_size, "style_size"),
+            "preserve_color": parse_preserve_color(self.preserve_color),
+            "blend_method": parse_blend_method(self.blend_method),
+            "transform": parse_transform(self.transform),
+            "refine": parse_refine(self.refine),
+            "smoothing": parse_smoothing(self.smoothing),
+            "tile_size": parse_tile_size(self.tile_size),
+            "masks": _masks(self.masks),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+        if self.masks is not None and self.weights is not None and all(m is not None for m in self.masks):
+            raise InputError(
+                "masks give region i style i, so weights must be None when masks are given to every style, got both; "
+                "to mix styles inside a region, pass a blended Style (wct.blend) for it, or give the styles that share "
+                "the rest of the picture the mask None"
+            )
+        parse_alphas(self.alpha, self.run_levels, self.default_alpha)  # a bad alpha is refused now, not mid-run
+
+    # ----- what the run does, defaults resolved ------------------------------------------------------------------
+    @property
+    def run_levels(self) -> tuple[str, ...]:
+        """The levels the run goes through, deepest first: ``levels``, else the mode's default."""
+        if self.levels is not None:
+            return self.levels  # type: ignore[return-value]
+        return PHOTO_LEVELS if self.photorealistic else PREVIEW_LEVELS if self.preview else DEFAULT_LEVELS
+
+    @property
+    def default_alpha(self) -> float:
+        return PHOTO_ALPHA if self.photorealistic else DEFAULT_ALPHA
+
+    @property
+    def alphas(self) -> dict[str, float]:
+        """The style strength at each of ``run_levels``."""
+        return parse_alphas(self.alpha, self.run_levels, self.default_alpha)
+
+    @property
+    def content_size(self) -> int | None:
+        """The long side the content is worked at (``max_size``, capped at PREVIEW_SIZE with ``preview``)."""
+        return _capped(self.max_size) if self.preview else self.max_size
+
+    @property
+    def measure_size(self) -> int | None:
+        """The long side style images are measured at (``style_size``, capped at PREVIEW_SIZE with ``preview``)."""
+        return _capped(self.style_size) if self.preview else self.style_size
+
+    @property
+    def regions(self) -> bool:
+        """Whether the run has masks."""
+        return self.masks is not None
+
+    def check_styles(self, count: int) -> None:
+        """Refuse ``masks`` or ``weights`` that do not fit ``count`` styles (before any work)."""
+        if self.masks is not None and len(self.masks) != count:
+            raise InputError(f"expected one mask per style: {count} mask(s), got {len(self.masks)}")
+        if self.weights is not None:
+            level_weights(self.weights, count, self.run_levels)
+
+    def replace(self, **changes: Any) -> Options:
+        """A checked copy with ``changes``."""
+        _check_names(changes)
+        return replace(self, **changes)
+
+    @classmethod
+    def make(cls, options: Options | None = None, /, **changes: Any) -> Options:
+        """``options`` (default: all defaults) with ``changes``: what every stylization function does with its keywords."""
+        if options is not None and not isinstance(options, Options):
+            raise InputError(f"options must be a wct.Options, got {type(options).__name__}")
+        base = options if options is not None else cls()
+        return base.replace(**changes) if changes else base
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as keywords (``Options(**o.as_dict())`` equals ``o``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def parse_run(
-    *,
-    levels: Levels | None,
-    alpha: Alpha | None,
-    transform: str,
-    tile_size: int | None,
-    downscale: bool,
-    photorealistic: bool = False,
-    smoothing: str = "auto",
-    refine: int | bool = 0,
-    preserve_color: str | None = None,
-    preview: bool = False,
-) -> RunOptions:
-    """Every option of a run checked (InputError names the first bad one), with the defaults the mode implies: levels
-    DEFAULT_LEVELS, PREVIEW_LEVELS with ``preview``, PHOTO_LEVELS with ``photorealistic`` (which wins); alpha
-    DEFAULT_ALPHA, or PHOTO_ALPHA with ``photorealistic``, for the levels it does not set."""
-    photo, quick = parse_flag(photorealistic, "photorealistic"), parse_flag(preview, "preview")
-    lvls = parse_levels((PHOTO_LEVELS if photo else PREVIEW_LEVELS if quick else DEFAULT_LEVELS) if levels is None else levels)
-    return RunOptions(
-        levels=lvls,
-        alphas=parse_alphas(alpha, lvls, PHOTO_ALPHA if photo else DEFAULT_ALPHA),
-        transform=parse_transform(transform),
-        tile_size=parse_tile_size(tile_size),
-        downscale=parse_flag(downscale, "downscale"),
-        photorealistic=photo,
-        smoothing=parse_smoothing(smoothing),
-        refine=parse_refine(refine),
-        preserve_color=parse_preserve_color(preserve_color),
-        preview=quick,
-    )
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Options))
 
 
-def normalize_weights(weights: Sequence[float] | None, count: int) -> list[float]:
-    """Validate blend weights (one per style, finite, non-negative, not all zero) and scale them to sum 1."""
-    if count == 0:
-        raise InputError("expected at least one style, got none")
-    if weights is None:
-        return [1.0 / count] * count
-    try:
-        ws = [float(w) for w in weights]
-    except (TypeError, ValueError):
-        raise InputError(f"weights must be numbers, got {weights!r}") from None
-    if len(ws) != count:
-        raise InputError(f"expected {count} weight(s), one per style, got {len(ws)}")
-    for w in ws:
-        if not (w >= 0 and w != float("inf")):  # also catches NaN
-            raise InputError(f"weights must be finite and >= 0, got {w}")
-    total = sum(ws)
-    if total <= 0:
-        raise InputError("the weights are all zero; give at least one style a positive weight")
-    return [w / total for w in ws]
+def _capped(size: int | None) -> int:
+    return PREVIEW_SIZE if size is None else min(size, PREVIEW_SIZE)
 
 
-def per_level(value, levels: Sequence[str], parse: Callable, fallback):
-    """Resolve a setting that may be given per level: {level: parse(v)} for each of ``levels``.
-
-    ``value`` is either one value for every level, or a mapping whose keys are levels (``"relu4_1"``
-    or 1..5) and optionally ``"default"``; levels it does not name take ``mapping["default"]``,
-    else ``fallback``. Keys for levels outside ``levels`` are validated but unused.
-    ``parse(v)`` validates one value (and raises InputError); messages name the level.
-    """
-    if not isinstance(value, Mapping):
-        v = parse(value)
-        return dict.fromkeys(levels, v)
-    default = parse(value[DEFAULT_KEY]) if DEFAULT_KEY in value else fallback
-    given = {}
-    for key, v in value.items():
-        if key == DEFAULT_KEY:
-            continue
-        lv = parse_level(key)
-        try:
-            given[lv] = parse(v)
-        except InputError as exc:
-            raise InputError(f"{lv}: {exc}") from None
-    return {lv: given.get(lv, default) for lv in levels}
+def _masks(masks: Sequence[Any] | None) -> tuple | None:
+    """Masks as a tuple (one mask, not in a list, is one entry); an empty list or one of only None is refused."""
+    if masks is None:
+        return None
+    entries = tuple(masks) if is_many(masks) else (masks,)
+    if not entries or all(m is None for m in entries):
+        raise InputError("masks needs at least one mask (None marks a style without a region), got none")
+    return entries
 
 
-def level_weights(weights: Weights | None, count: int, levels: Sequence[str]) -> dict[str, list[float]]:
-    """Normalised blend weights per level: a list applies to every level; a mapping
-    {level: list, "default": list} sets levels one by one (levels not named: "default", else equal)."""
-    if count == 0:
-        raise InputError("expected at least one style, got none")
-    return per_level(weights, levels, lambda w: normalize_weights(w, count), normalize_weights(None, count))
+def _check_names(changes: Mapping[str, Any]) -> None:
+    for name in changes:
+        if name not in OPTION_NAMES:
+            close = difflib.get_close_matches(name, OPTION_NAMES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; the options are {', '.join(OPTION_NAMES)}"
+            raise InputError(f"unknown option {name!r}{hint}")

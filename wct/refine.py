@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .encoder import LEVELS
-from .spatial import LUMA, masks_at
+from .masks import LUMA, masks_at
 from .style import Style
 
 __all__ = [
@@ -273,7 +273,7 @@ def refine_image(
     levels = [lv for lv in REFINE_LEVELS if all(s.has(lv) for s in styles)]
     with torch.inference_mode(False), torch.enable_grad():  # callers may run under inference mode: leave it, copy in
         x, content = x.clone(), content.clone()
-        styles = [Style({lv: (s.mean(lv).clone(), s.color(lv).clone()) for lv in levels}) for s in styles]
+        styles = [Style({lv: (s.mean(lv).clone(), s.color(lv).clone()) for lv in levels}, encoder=s.encoder) for s in styles]
         masks = None if masks is None else masks.clone()
         weights = {"content_weight": content_weight, "layout_weight": layout_weight}
         return _stages(features, x, content, styles, steps, masks, levels, weights, after_step)

@@ -11,37 +11,53 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .decoder import STAGE_WIDTHS
-from .encoder import LEVELS, parse_level
+from .checks import level_weights, parse_blend_method
+from .encoder import LEVELS, channels_of, model_of, parse_level
 from .errors import InputError, OutputError, StyleFileError
 from .files import atomic_write
-from .options import level_weights, parse_blend_method
 from .transform import blend_linear, blend_wasserstein, coloring_matrix, flat_features, mean_and_covariance
 from .weights import ENCODER_ID
 
 __all__ = ["Style"]
 
 FORMAT = "wct-style-1"
-CHANNELS = dict(zip(LEVELS, STAGE_WIDTHS))
 
 
 class Style:
-    """Per-level style statistics: ``mean`` (C,) and symmetric ``color`` = cov^(1/2) (C, C), float32."""
+    """Per-level style statistics: ``mean`` (C,) and symmetric ``color`` = cov^(1/2) (C, C), float32, of the features
+    of one encoder (``encoder``: its id; a Style colours only that encoder's features)."""
 
-    def __init__(self, stats: Mapping[str, tuple[torch.Tensor, torch.Tensor]], *, description: str = "") -> None:
+    def __init__(self, stats: Mapping[str, tuple[torch.Tensor, torch.Tensor]], *, description: str = "",
+                 encoder: str = ENCODER_ID) -> None:  # fmt: skip
         if not stats:
             raise InputError("a Style needs statistics for at least one level")
         self._stats = {parse_level(k): (m.float(), c.float()) for k, (m, c) in stats.items()}
         self.description = description
+        self.encoder = encoder
 
     @classmethod
-    def from_features(cls, taps: Mapping[str, torch.Tensor], *, description: str = "") -> Style:
-        """Statistics of encoder taps {level: (1, C, h, w)}."""
+    def from_features(cls, taps: Mapping[str, torch.Tensor], *, description: str = "", encoder: str = ENCODER_ID) -> Style:
+        """Statistics of the taps {level: (1, C, h, w)} of the encoder ``encoder`` names."""
         stats = {}
         for level, f in taps.items():
             mean, cov = mean_and_covariance(flat_features(f)[0])  # (C, 1), (C, C)
             stats[level] = (mean[:, 0], coloring_matrix(cov))
-        return cls(stats, description=description)
+        return cls(stats, description=description, encoder=encoder)
+
+    @property
+    def model(self) -> str:
+        """The model ("vgg16" or "light") whose encoder measured this style."""
+        return model_of(self.encoder)
+
+    def check_encoder(self, encoder: str, model: str = "") -> None:
+        """Refuse to colour the features of another encoder than the one that measured this style."""
+        if encoder != self.encoder:
+            here = model or model_of(encoder)
+            raise InputError(
+                f"this style was measured by the {self.model} model's encoder, not the {here} model's: statistics of one "
+                f"encoder cannot colour another's features; measure the style image again with model={here!r} "
+                f"(or run with model={self.model!r})"
+            )
 
     @classmethod
     def compose(cls, picks: Mapping[str | int, Style], *, default: Style | None = None, description: str = "") -> Style:
@@ -61,6 +77,9 @@ class Style:
                 raise InputError(f"the style picked for {lv} has no statistics for it; it has {', '.join(s.levels)}")
         if default is not None and not isinstance(default, Style):
             raise InputError(f"default must be a Style, got {type(default).__name__}")
+        picked = [*chosen.values(), *([default] if default is not None else [])]
+        for s in picked[1:]:
+            s.check_encoder(picked[0].encoder)
         stats = {}
         device = None
         for lv in LEVELS:
@@ -75,7 +94,7 @@ class Style:
             description = ", ".join(f"{lv}: {chosen[lv].description or 'style'}" for lv in LEVELS if lv in chosen)
             if default is not None:
                 description += f"; else {default.description or 'style'}"
-        return cls(stats, description=description)
+        return cls(stats, description=description, encoder=picked[0].encoder)
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -97,14 +116,16 @@ class Style:
         return c @ c
 
     def to(self, device: str | torch.device) -> Style:
-        return Style({k: (m.to(device), c.to(device)) for k, (m, c) in self._stats.items()}, description=self.description)
+        moved = {k: (m.to(device), c.to(device)) for k, (m, c) in self._stats.items()}
+        return Style(moved, description=self.description, encoder=self.encoder)
 
     def has(self, level: str) -> bool:
         return parse_level(level) in self._stats
 
     def __repr__(self) -> str:
         desc = f", {self.description!r}" if self.description else ""
-        return f"Style(levels={list(self.levels)}{desc})"
+        model = f", model={self.model!r}" if self.encoder != ENCODER_ID else ""
+        return f"Style(levels={list(self.levels)}{desc}{model})"
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
         """Write the statistics as a .safetensors file (atomically), with format and encoder in its metadata."""
@@ -117,7 +138,8 @@ class Style:
         for level, (m, c) in self._stats.items():
             tensors[f"{level}.mean"] = m.detach().cpu().contiguous()
             tensors[f"{level}.color"] = c.detach().cpu().contiguous()
-        meta = {"format": FORMAT, "encoder": ENCODER_ID, "levels": json.dumps(list(self.levels)), "description": self.description}
+        levels = json.dumps(list(self.levels))
+        meta = {"format": FORMAT, "encoder": self.encoder, "levels": levels, "description": self.description}
         out.parent.mkdir(parents=True, exist_ok=True)
         return atomic_write(out, lambda tmp: save_file(tensors, tmp, metadata=meta), overwrite=overwrite)
 
@@ -136,8 +158,10 @@ class Style:
             raise StyleFileError(f"{p.name} is not a valid .safetensors style file ({exc})") from None
         if meta.get("format") != FORMAT:
             raise StyleFileError(f"{p.name} is not a wct style file: format is {meta.get('format')!r}, expected {FORMAT!r}")
-        if meta.get("encoder") != ENCODER_ID:
-            raise StyleFileError(f"{p.name} was made with encoder {meta.get('encoder')!r}; this engine uses {ENCODER_ID!r}")
+        encoder = meta.get("encoder") or ""
+        channels = channels_of(encoder)
+        if channels is None:
+            raise StyleFileError(f"{p.name} was made with encoder {encoder!r}, which this engine does not have")
         stats = {}
         for key in keys:
             level, _, kind = key.partition(".")
@@ -147,7 +171,7 @@ class Style:
             if f"{level}.mean" not in tensors and f"{level}.color" not in tensors:
                 continue
             m, c = tensors.get(f"{level}.mean"), tensors.get(f"{level}.color")
-            ch = CHANNELS[level]
+            ch = channels[level]
             if m is None or c is None:
                 raise StyleFileError(f"{p.name}: {level} needs both mean and color tensors")
             if tuple(m.shape) != (ch,) or tuple(c.shape) != (ch, ch):
@@ -160,7 +184,7 @@ class Style:
             stats[level] = (m.float(), c.float())
         if not stats:
             raise StyleFileError(f"{p.name} holds no style statistics")
-        return cls(stats, description=meta.get("description", ""))
+        return cls(stats, description=meta.get("description", ""), encoder=encoder)
 
     @staticmethod
     def blend(
@@ -186,6 +210,8 @@ class Style:
         parse_blend_method(method)
         if not styles:
             raise InputError("expected at least one style, got none")
+        for s in styles[1:]:
+            s.check_encoder(styles[0].encoder)
         common = [lv for lv in LEVELS if all(s.has(lv) for s in styles)]
         if not common:
             raise InputError("the styles share no level; compute them for the same levels")
@@ -201,4 +227,5 @@ class Style:
             desc = "per-level mix of " + ", ".join(names)
         else:
             desc = " + ".join(f"{w:.3g}*{n}" for n, w in zip(names, per[common[0]]))
-        return Style(stats, description=desc + (" (wasserstein)" if method == "wasserstein" else ""))
+        desc += " (wasserstein)" if method == "wasserstein" else ""
+        return Style(stats, description=desc, encoder=styles[0].encoder)

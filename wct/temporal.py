@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .extras import require
 from .transform import mean_and_covariance, wct_with_statistics
 
 __all__ = [
     "Flicker",
-    "require_cv2",
     "optical_flow",
     "warp",
     "consistency_mask",
@@ -45,15 +45,6 @@ __all__ = [
     "warped_difference",
     "flicker",
 ]
-
-
-def require_cv2():
-    """The cv2 module, or an InputError that says how to install it."""
-    try:
-        import cv2
-    except ImportError:
-        raise InputError("temporal coherence needs OpenCV; fix: pip install 'wct[video]' (or opencv-python-headless)") from None
-    return cv2
 
 
 def _float(img: np.ndarray) -> np.ndarray:
@@ -69,7 +60,7 @@ def _gray8(img: np.ndarray) -> np.ndarray:
 
 def optical_flow(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
     """Backward flow HxWx2 from ``current`` to ``previous`` (OpenCV DIS, medium preset, variational refinement)."""
-    cv2 = require_cv2()
+    cv2 = require("cv2")
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     h, w = current.shape[:2]
     dis.setPatchSize(max(4, min(8, h // 4, w // 4)))
@@ -79,7 +70,7 @@ def optical_flow(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """``image`` (the previous frame) sampled at x + flow(x): aligned to the current frame; float32, edges replicated."""
-    cv2 = require_cv2()
+    cv2 = require("cv2")
     h, w = flow.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     src = _float(image)

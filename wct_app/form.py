@@ -28,9 +28,9 @@ __all__ = ["ADVANCED", "BLENDS", "FORM", "PRESERVE", "SLOTS", "STYLIZE", "TRANSF
 SLOTS = 4  # style image slots
 STYLIZE, ADVANCED, FORM = "stylize", "stylize_advanced", "form"  # each takes its own fields and those of the ones before
 ENDPOINTS = (STYLIZE, ADVANCED, FORM)
-PRESERVE = {"off": None, **{mode: mode for mode in wct.api.PRESERVE_COLOR}}  # radio choice -> preserve_color
-BLENDS = wct.options.BLEND_METHODS
-TRANSFORMS = wct.options.TRANSFORMS
+PRESERVE = {"off": None, **{mode: mode for mode in wct.PRESERVE_COLOR}}  # radio choice -> preserve_color
+BLENDS = wct.BLEND_METHODS
+TRANSFORMS = wct.TRANSFORMS
 
 
 def _meta(since: str = ADVANCED, *, slot: str | None = None, param: str | None = None) -> dict:
@@ -47,17 +47,17 @@ class Job:
     content: Any = field(default=None, metadata=_meta(STYLIZE))
     styles: tuple = field(default=(None,) * SLOTS, metadata=_meta(STYLIZE, slot="style"))
     weights: tuple = field(default=(1.0,) * SLOTS, metadata=_meta(STYLIZE, slot="weight"))
-    alpha: Any = field(default=wct.api.DEFAULT_ALPHA, metadata=_meta(STYLIZE))
+    alpha: Any = field(default=wct.DEFAULT_ALPHA, metadata=_meta(STYLIZE))
     size: Any = field(default=wct.DEFAULT_SIZE, metadata=_meta(STYLIZE))
     levels: Any = field(default=None, metadata=_meta())  # /stylize runs the app's default preset
     masks: tuple = field(default=(None,) * SLOTS, metadata=_meta(slot="mask"))
     preserve: Any = field(default="off", metadata=_meta(param="preserve_color"))
     per_level: Any = field(default=False, metadata=_meta())
     fine_weights: tuple = field(default=(1.0,) * SLOTS, metadata=_meta(slot="fine_weight"))
-    fine_alpha: Any = field(default=wct.api.DEFAULT_ALPHA, metadata=_meta())
+    fine_alpha: Any = field(default=wct.DEFAULT_ALPHA, metadata=_meta())
     blend: Any = field(default="linear", metadata=_meta())
     refine: Any = field(default=0, metadata=_meta())  # optimisation steps after the transfer
-    transform: Any = field(default=wct.api.DEFAULT_TRANSFORM, metadata=_meta())
+    transform: Any = field(default=wct.DEFAULT_TRANSFORM, metadata=_meta())
     photo: Any = field(default=False, metadata=_meta(param="photorealistic"))
     painting: Any = field(default=None, metadata=_meta(FORM))  # the region painter: {"background", "layers", "composite"}
 

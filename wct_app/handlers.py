@@ -117,7 +117,7 @@ class App:
         """(region styles, masks) for the engine: each masked slot its own style; the rest of the picture, if the
         masks leave any, the mix of the slots without a mask (none: the photo's own features stay there)."""
         try:
-            content_size = wct.image.read_image(plan.content).size
+            content_size = wct.read_image(plan.content).size
         except wct.ImageError as exc:
             raise wct.ImageError(f"content: {exc}") from None
         grid = slot_masks(plan.masks, content_size, plan.size)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import wct
-import wct.api
+
 
 __all__ = ["COARSE", "FINE", "PRESETS", "deepest_first", "level_presets", "photo_settings"]
 
 PRESETS = [  # (name, levels it runs when they all have decoders); labels show the levels actually present
-    ("standard", wct.api.DEFAULT_LEVELS),
+    ("standard", wct.DEFAULT_LEVELS),
     ("full", wct.LEVELS),
     ("fast", ("relu5_1", "relu4_1", "relu3_1")),
     ("fine detail only", ("relu2_1", "relu1_1")),
@@ -42,8 +42,8 @@ def level_presets(available: Iterable[str]) -> dict[str, list[str]]:
 
 def photo_settings(on: bool, available: Iterable[str], presets: dict[str, list[str]]) -> tuple[list[str], float]:
     """(levels, strength) the photo-realistic switch sets: the engine's photo levels that have decoders at full strength
-    (wct.api.PHOTO_LEVELS, PHOTO_ALPHA) when switched on, the default preset at the default strength when off."""
+    (wct.PHOTO_LEVELS, PHOTO_ALPHA) when switched on, the default preset at the default strength when off."""
     if not on:
-        return next(iter(presets.values())), wct.api.DEFAULT_ALPHA
-    have = deepest_first(lv for lv in wct.api.PHOTO_LEVELS if lv in set(available))
-    return have or deepest_first(available)[-1:], wct.api.PHOTO_ALPHA
+        return next(iter(presets.values())), wct.DEFAULT_ALPHA
+    have = deepest_first(lv for lv in wct.PHOTO_LEVELS if lv in set(available))
+    return have or deepest_first(available)[-1:], wct.PHOTO_ALPHA

@@ -85,9 +85,9 @@ def time_limit() -> float:
 def precision() -> bool | str:
     """``wct.load(half=...)`` for WCT_APP_PRECISION: float32, half or auto (the default: half where it is fast)."""
     raw = os.environ.get("WCT_APP_PRECISION", "").strip() or "auto"
-    if raw not in wct.api.PRECISIONS:
-        raise wct.InputError(f"WCT_APP_PRECISION must be one of {', '.join(wct.api.PRECISIONS)}, got {raw!r}")
-    return wct.api.PRECISIONS[raw]
+    if raw not in wct.PRECISIONS:
+        raise wct.InputError(f"WCT_APP_PRECISION must be one of {', '.join(wct.PRECISIONS)}, got {raw!r}")
+    return wct.PRECISIONS[raw]
 
 
 def launch_kwargs() -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Region masks from the form: brush strokes painted over the photo and uploaded masks -> one mask per style slot.
 
 The engine (``wct.spatial``) takes one mask per region; here a slot's sources (an upload, its painted strokes) are
-read, checked against the content's aspect ratio with ``wct.spatial.aspect_matches``, brought to one grid and added.
+read, checked against the content's aspect ratio with ``wct.masks.aspect_matches``, brought to one grid and added.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from PIL import Image
 
 import wct
 import wct.image
-import wct.spatial
+import wct.masks
 
 __all__ = ["PAINT", "PAINTED_ALPHA", "painted_masks", "rest_mask", "slot_masks", "strokes"]
 
@@ -58,7 +58,7 @@ def strokes(painting: Any, open_file: Callable[[Any, str], str | None]) -> list[
         path = open_file(layer, "the painting")
         if path is not None:
             try:
-                layers.append(np.asarray(wct.image.read_image(path).convert("RGBA")))
+                layers.append(np.asarray(wct.read_image(path).convert("RGBA")))
             except wct.ImageError as exc:
                 raise wct.ImageError(f"the painting: {exc}") from None
     return painted_masks(layers)
@@ -76,11 +76,11 @@ def slot_masks(masks: dict[int, list], content_size: tuple[int, int], long_side:
         for source in sources:
             name = f"mask {slot}" if isinstance(source, (str, os.PathLike)) else f"the {PAINT[slot - 1][0]} strokes"
             try:
-                t = wct.spatial.mask_to_tensor(source, name).float().cpu()
+                t = wct.masks.mask_to_tensor(source, name).float().cpu()
             except wct.ImageError as exc:
                 raise wct.ImageError(f"{name}: {exc}") from None
             mh, mw = t.shape
-            if not wct.spatial.aspect_matches((mh, mw), (ch, cw)):
+            if not wct.masks.aspect_matches((mh, mw), (ch, cw)):
                 raise wct.InputError(
                     f"{name} is {mw}x{mh} but the content is {cw}x{ch}: a mask needs the content's aspect ratio "
                     "(any size); crop or pad it to match"

@@ -65,7 +65,7 @@ def describe(plan: Plan) -> str:
         parts.append(f"colours kept: {plan.preserve}")
     if plan.blend != "linear" and len(plan.used) > 1:
         parts.append(f"{plan.blend} blend")
-    if plan.transform != wct.api.DEFAULT_TRANSFORM:
+    if plan.transform != wct.DEFAULT_TRANSFORM:
         parts.append(f"{plan.transform} transform")
     if plan.refine:
         parts.append(f"refined in {plan.refine} step{'s' * (plan.refine > 1)}")

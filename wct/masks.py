@@ -1,6 +1,7 @@
 """Masks for spatial control: paths, PIL images, arrays or tensors -> (K, H, W) float tensors in [0, 1].
 
-A mask says how much of each pixel belongs to a region (1 = all of it; soft values allowed).
+A mask says how much of each pixel belongs to a region (1 = all of it; soft values allowed); styles given no mask
+(None) share the rest of the picture, one more region: where the masks sum below 1.
 Image masks are read as grayscale (white = 1; transparency is flattened onto white, as for
 images). Masks must have the content's aspect ratio; they are resized with the content to the
 working size, padded like it, and averaged down to each level's feature size.
@@ -19,7 +20,7 @@ from PIL import Image
 from .errors import ImageError, InputError
 from .image import _pil_to_array, read_image
 
-__all__ = ["MaskInput", "ASPECT_TOLERANCE", "aspect_matches", "mask_to_tensor", "prepare_masks", "masks_at"]
+__all__ = ["MaskInput", "ASPECT_TOLERANCE", "LUMA", "aspect_matches", "mask_to_tensor", "prepare_masks", "rest_of", "masks_at"]
 
 MaskInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
@@ -84,16 +85,17 @@ def mask_to_tensor(mask: MaskInput, name: str = "mask") -> torch.Tensor:
 
 
 def prepare_masks(
-    masks: Sequence[MaskInput],
+    masks: Sequence[MaskInput | None],
     count: int,
     content_size: tuple[int, int],
     working: tuple[int, int],
     padded: tuple[int, int],
 ) -> torch.Tensor:
-    """Validate ``count`` masks and bring them to the content's working size, padded: (K, H', W').
+    """Validate ``count`` masks and bring them to the content's working size, padded: (K, H', W'): the masks given, in
+    order, then, when some entries are None (styles that share the rest), the rest of the picture (``rest_of``).
 
     Args:
-        masks: one mask per style, in order.
+        masks: one mask (or None) per style, in order.
         content_size: (H, W) of the content as given (for the aspect-ratio check).
         working: (h, w) the content is processed at; padded: (H', W') after reflect padding.
     Raises:
@@ -104,27 +106,38 @@ def prepare_masks(
     masks = list(masks)
     if len(masks) != count:
         raise InputError(f"expected one mask per style: {count} mask(s), got {len(masks)}")
-    ch, cw = content_size
-    out = []
-    for i, m in enumerate(masks, 1):
-        t = mask_to_tensor(m, f"mask {i}").cpu()
-        mh, mw = t.shape
-        if min(mh, mw) < 1:
-            raise ImageError(f"mask {i} is empty ({mw}x{mh})")
-        if not aspect_matches((mh, mw), content_size):
-            raise InputError(
-                f"mask {i} is {mw}x{mh} (aspect {mw / mh:.3g}) but the content is {cw}x{ch} (aspect {cw / ch:.3g}); "
-                "expected masks with the content's aspect ratio"
-            )
-        t = t[None, None]  # (1, 1, mh, mw)
-        if (mh, mw) != tuple(working):
-            shrink = working[0] < mh or working[1] < mw
-            t = F.interpolate(t, size=working, mode="bilinear", antialias=shrink, align_corners=False).clamp(0, 1)
-        ph, pw = padded[0] - working[0], padded[1] - working[1]
-        if ph or pw:
-            t = F.pad(t, (0, pw, 0, ph), mode="reflect" if min(working) > max(ph, pw) else "replicate")
-        out.append(t[0, 0])
+    out = [_prepared(m, i, content_size, working, padded) for i, m in enumerate(masks, 1) if m is not None]
+    if any(m is None for m in masks):
+        out.append(rest_of(out))
     return torch.stack(out)  # (K, H', W')
+
+
+def rest_of(masks: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The part of the picture that ``masks`` (each (H, W)) leave: 1 - their sum, clamped to [0, 1]."""
+    return (1 - torch.stack(list(masks)).sum(0)).clamp(0, 1)
+
+
+def _prepared(m: MaskInput, i: int, content_size: tuple[int, int], working: tuple[int, int],
+              padded: tuple[int, int]) -> torch.Tensor:
+    """Mask ``i`` checked and brought to the working size, padded: (H', W')."""
+    ch, cw = content_size
+    t = mask_to_tensor(m, f"mask {i}").cpu()
+    mh, mw = t.shape
+    if min(mh, mw) < 1:
+        raise ImageError(f"mask {i} is empty ({mw}x{mh})")
+    if not aspect_matches((mh, mw), content_size):
+        raise InputError(
+            f"mask {i} is {mw}x{mh} (aspect {mw / mh:.3g}) but the content is {cw}x{ch} (aspect {cw / ch:.3g}); "
+            "expected masks with the content's aspect ratio"
+        )
+    t = t[None, None]  # (1, 1, mh, mw)
+    if (mh, mw) != tuple(working):
+        shrink = working[0] < mh or working[1] < mw
+        t = F.interpolate(t, size=working, mode="bilinear", antialias=shrink, align_corners=False).clamp(0, 1)
+    ph, pw = padded[0] - working[0], padded[1] - working[1]
+    if ph or pw:
+        t = F.pad(t, (0, pw, 0, ph), mode="reflect" if min(working) > max(ph, pw) else "replicate")
+    return t[0, 0]
 
 
 def masks_at(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

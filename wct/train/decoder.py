@@ -25,15 +25,15 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .decoder import Decoder, decoder_layers, deepened, extra_from_metadata, extra_metadata, parse_extra
-from .encoder import LEVELS, Encoder, parse_level
-from .errors import InputError
-from .files import atomic_write
-from .image import fit_multiple, resize_to
-from .metrics import psnr, ssim
-from .refine import statistics_loss
-from .transform import coloring_matrix, flat_features, mean_and_covariance, wct
-from .weights import ENCODER_ID, cache_dir, safetensors_metadata
+from ..decoder import Decoder, decoder_layers, deepened, extra_from_metadata, extra_metadata, parse_extra
+from ..encoder import LEVELS, Encoder, parse_level
+from ..errors import InputError
+from ..files import atomic_write
+from ..image import fit_multiple, resize_to
+from ..metrics import psnr, ssim
+from ..refine import statistics_loss
+from ..transform import coloring_matrix, flat_features, mean_and_covariance, wct
+from ..weights import ENCODER_ID, cache_dir, safetensors_metadata
 
 __all__ = ["TrainConfig", "train_decoder", "split_images", "feature_scale", "evaluate", "export_decoder"]
 
