@@ -10,7 +10,7 @@ __version__ = "0.2.0.dev0"  # CHANGELOG.md says what changed since 0.1.0
 
 # public name -> the module that holds it
 _HOME = {
-    "Model": "api", "load": "api", "stylize": "api", "stylize_batch": "api", "blend": "api", "reconstruct": "api",
+    "Model": "api", "available_models": "api", "load": "api", "stylize": "api", "stylize_batch": "api", "blend": "api", "reconstruct": "api",
     "compute_style": "api", "texture": "api",
     "stylize_video": "video",
     "Options": "options",
@@ -30,7 +30,7 @@ _HOME = {
 __all__ = ["__version__", *_HOME]
 
 if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time each name loads on first use
-    from .api import Model, blend, compute_style, load, reconstruct, stylize, stylize_batch, texture
+    from .api import Model, available_models, blend, compute_style, load, reconstruct, stylize, stylize_batch, texture
     from .defaults import (
         BLEND_METHODS,
         DEFAULT_ALPHA,

@@ -12,7 +12,7 @@ from PIL import Image
 
 from . import measure, pipeline
 from .checks import parse_count, parse_flag, parse_levels, parse_model
-from .defaults import DEFAULT_MODEL, DEFAULT_SIZE, DEFAULT_STYLE_SIZE, Levels, Weights
+from .defaults import DEFAULT_MODEL, DEFAULT_SIZE, DEFAULT_STYLE_SIZE, MODELS, Levels, Weights
 from .encoder import parse_level
 from .errors import InputError
 from .image import ImageInput
@@ -22,7 +22,7 @@ from .networks import Networks, resolve_device
 from .options import Options
 from .style import Style
 
-__all__ = ["Model", "load", "stylize", "stylize_batch", "blend", "reconstruct", "compute_style", "texture", "shared_model"]
+__all__ = ["Model", "available_models", "load", "stylize", "stylize_batch", "blend", "reconstruct", "compute_style", "texture", "shared_model"]
 
 
 class Model:
@@ -170,6 +170,13 @@ class Model:
         return pipeline.reconstruct(self.networks, content, parse_level(level), opts)
 
 
+def available_models() -> tuple[str, ...]:
+    """The models (of MODELS) whose weights are installed: "vgg16", and "light" once its networks are shipped."""
+    from .weights import decoders_dir, light_dir, read_manifest
+
+    return tuple(m for m in MODELS if read_manifest(light_dir() if m == "light" else decoders_dir()))
+
+
 def load(*, model: str = DEFAULT_MODEL, device: str | torch.device | None = None, encoder_weights=None, decoders=None,
          compile: bool = False, half: bool | str = False) -> Model:  # fmt: skip
     """A new Model (see Model for the arguments)."""
@@ -185,7 +192,7 @@ def shared_model(model: str | Model = DEFAULT_MODEL, device: str | torch.device 
     given is returned as is."""
     if isinstance(model, Model):
         return model
-    name, dev = parse_model(model), resolve_device(device)
+    name, dev = parse_model(DEFAULT_MODEL if model is None else model), resolve_device(device)
     with _models_lock:
         if (name, str(dev)) not in _models:
             _models[name, str(dev)] = Model(model=name, device=dev)

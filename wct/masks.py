@@ -26,6 +26,7 @@ MaskInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
 ASPECT_TOLERANCE = 0.02  # relative difference of width/height ratios allowed between a mask and the content
 LUMA = (0.299, 0.587, 0.114)
+EMPTY = 0.5 / 255  # a mask whose largest value is under this is all black: refused
 
 
 def _check_range(a: np.ndarray | torch.Tensor, name: str) -> None:
@@ -125,6 +126,8 @@ def _prepared(m: MaskInput, i: int, content_size: tuple[int, int], working: tupl
     mh, mw = t.shape
     if min(mh, mw) < 1:
         raise ImageError(f"mask {i} is empty ({mw}x{mh})")
+    if float(t.max()) < EMPTY:
+        raise InputError(f"mask {i} is empty (all black); white marks where its style goes (None: no region of its own)")
     if not aspect_matches((mh, mw), content_size):
         raise InputError(
             f"mask {i} is {mw}x{mh} (aspect {mw / mh:.3g}) but the content is {cw}x{ch} (aspect {cw / ch:.3g}); "
