@@ -12,9 +12,13 @@ environment variables (GRADIO_SERVER_NAME, GRADIO_SERVER_PORT, GRADIO_TEMP_DIR, 
 WCT_APP_CONCURRENCY and WCT_APP_TIMEOUT set the stylizations at once and the time limit per request,
 WCT_APP_PRECISION the networks' precision (float32, half or auto, the default).
 
-The form's inputs are the fields of ``wct_app.form.Job``, in order; the widgets below are keyed by those names.
+The first screen holds a photo, a style, the quality (fast, or best: wct.REFINE_STEPS refinement steps, each with the
+time measured on this machine), the Stylize button, the examples and the result; everything else folds away in
+accordions. With more than one model installed (``wct.available_models()``) a model choice shows as well; the others
+load on first use. The form's inputs are the fields of ``wct_app.form.Job``, in order; the widgets below are keyed by
+those names (the form's ``refine`` is the quality choice, the API's a step count).
 Limits (``wct_app.limits``): request bodies up to MAX_BODY_BYTES (refused with HTTP 413 before Gradio parses them),
-uploads up to 25 MB, images up to wct.image.MAX_PIXELS (checked from the header, before decoding), a queue of
+uploads up to 25 MB, images up to wct.MAX_PIXELS (checked from the header, before decoding), a queue of
 QUEUE_SIZE waiting requests (beyond it Gradio answers "Queue is full"), a time limit per request (checked between
 steps, so an overlong run stops at the next level and frees its worker), and only files Gradio stored (uploads, in
 its cache folder) or the examples are opened: a path sent by a client is refused.
@@ -37,7 +41,7 @@ from wct_app import form, limits
 from wct_app.form import SLOTS
 from wct_app.handlers import App
 from wct_app.levels import COARSE, FINE, photo_settings
-from wct_app.limits import ASSETS, MAX_REFINE_STEPS, OUTPUT_TTL, QUEUE_SIZE, launch_kwargs
+from wct_app.limits import ASSETS, MAX_REFINE_STEPS, OUTPUT_TTL, QUEUE_SIZE, launch_kwargs, model_name
 from wct_app.masks import PAINT
 from wct_app.status import TITLE, header, shares_line
 
@@ -59,25 +63,69 @@ REGIONS_HELP = (
 )
 
 
-def style_inputs() -> dict:
-    """The content image and the style slots with their mix sliders: {"content", "styles", "weights"}."""
-    content = gr.Image(
-        label="Content image", type="filepath", sources=["upload", "webcam", "clipboard"], height=280, elem_id="content"
-    )
-    gr.Markdown("**Style images** (at least one) and their mix")
-    styles, weights = [], []
-    for row in range(SLOTS // 2):
+def first_screen() -> dict:
+    """The photo and the first style side by side: {"content", "style"}."""
+    with gr.Row():
+        content = gr.Image(
+            label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"], height=250, elem_id="content"
+        )
+        style = gr.Image(label="Style 1", type="filepath", sources=["upload", "clipboard"], height=250, elem_id="style-1")
+    return {"content": content, "style": style}
+
+
+def run_controls(app: App) -> dict:
+    """The quality choice (fast or best, with the times measured here), the model choice (only with several models
+    installed) and the Stylize button: {"refine", "model", "run"}."""
+    device = "GPU" if app.model.device.type == "cuda" else "CPU"
+    with gr.Row(equal_height=True):
+        quality = gr.Radio(
+            app.timings.choices(app.model.name, app.default_size),
+            value=form.QUALITY["fast"],
+            label="Quality",
+            info=f"best refines the result in {wct.REFINE_STEPS} steps toward the style's statistics; times measured on "
+            f"this {device} for a {app.default_size} px photo",
+            scale=3,
+            elem_id="quality",
+        )
+        model = gr.Radio(
+            app.models.choices(),
+            value=app.models.default,
+            label="Model",
+            info="light: a smaller network, several times faster",
+            visible=len(app.models.names) > 1,
+            scale=2,
+            elem_id="model",
+        )
+        run = gr.Button("Stylize", variant="primary", size="lg", scale=1, min_width=120, elem_id="run")
+    return {"refine": quality, "model": model, "run": run}
+
+
+def extra_styles() -> tuple[list, list]:
+    """Style slots 2..SLOTS and the mix sliders of every slot, made now and laid out later (``more_styles``), so the
+    examples above them can fill them: (styles, weights)."""
+    styles = [
+        gr.Image(
+            label=f"Style {i}", type="filepath", sources=["upload", "clipboard"], height=150, render=False, elem_id=f"style-{i}"
+        )
+        for i in range(2, SLOTS + 1)
+    ]
+    weights = [
+        gr.Slider(0, 1, value=1.0, step=0.05, label=f"Mix {i}", render=False, elem_id=f"mix-{i}") for i in range(1, SLOTS + 1)
+    ]
+    return styles, weights
+
+
+def more_styles(styles: list, weights: list) -> gr.Markdown:
+    """The 'More styles' accordion: style slots 2..SLOTS, every slot's mix slider and the mix as percentages."""
+    with gr.Accordion("More styles and their mix", open=False, elem_id="more-styles"):
+        gr.Markdown("Up to four styles mix into one; each slider sets its style's share.")
+        weights[0].render()
         with gr.Row():
-            for col in range(2):
-                i = row * 2 + col + 1
-                with gr.Column(min_width=160):
-                    styles.append(
-                        gr.Image(
-                            label=f"Style {i}", type="filepath", sources=["upload", "clipboard"], height=170, elem_id=f"style-{i}"
-                        )
-                    )
-                    weights.append(gr.Slider(0, 1, value=1.0, step=0.05, label=f"Mix {i}", elem_id=f"mix-{i}"))
-    return {"content": content, "styles": styles, "weights": weights}
+            for style, weight in zip(styles, weights[1:]):
+                with gr.Column(min_width=140):
+                    style.render()
+                    weight.render()
+        return gr.Markdown(shares_line([], []), elem_id="wct-shares")
 
 
 def region_controls() -> dict:
@@ -117,11 +165,11 @@ def mixing_controls(available: list[str]) -> dict:
     per-level part shows only when the model has both coarse and fine levels."""
     coarse, fine = [lv for lv in COARSE if lv in available], [lv for lv in FINE if lv in available]
     both = bool(coarse and fine)
-    with gr.Accordion("Per-level mix", open=False, elem_id="mixing"):
+    with gr.Accordion("Per-level mix and blend", open=False, elem_id="mixing"):
         gr.Markdown(
             f"The deep levels ({', '.join(coarse) or 'none here'}) carry a painting's large shapes and colours, the "
             f"shallow ones ({', '.join(fine) or 'none here'}) its brushwork. Switched on, the Mix sliders and the "
-            "strength above set the deep levels and these set the shallow ones: e.g. one painting's shapes with "
+            "strength set the deep levels and these set the shallow ones: e.g. one painting's shapes with "
             "another's strokes.",
             visible=both,
         )
@@ -154,7 +202,7 @@ def result_outputs() -> list:
         type="filepath",
         format="png",
         interactive=False,
-        height=440,
+        height=400,
         buttons=["download", "fullscreen"],
         elem_id="result",
     )
@@ -163,80 +211,80 @@ def result_outputs() -> list:
         label="Downloads: the image (PNG) and the blended style (.safetensors, for wct.Style.load or `wct stylize -s FILE`)",
         file_count="multiple",
         interactive=False,
+        height=120,
         elem_id="downloads",
     )
     return [result, downloads, status]
 
 
-def engine_controls() -> dict:
-    """The photo-realistic switch, the transform and the refinement steps: {"photo", "transform", "refine"}."""
-    photo = gr.Checkbox(
-        False,
-        label="Photo-realistic",
-        info="a photo out, for a photo after another photo: the transform at "
-        f"{', '.join(wct.PHOTO_LEVELS)} at full strength, then edge-aware smoothing guided by the photo "
-        "(sets the levels and the strength)",
-        elem_id="photo",
-    )
-    transform = gr.Radio(
-        list(form.TRANSFORMS),
-        value=wct.DEFAULT_TRANSFORM,
-        label="Transform",
-        info="wct: whitening and coloring; ost: optimal transport (the same statistics, the least change to the photo)",
-        elem_id="transform",
-    )
-    refine = gr.Slider(
-        0,
-        MAX_REFINE_STEPS,
-        value=0,
-        step=1,
-        label="Refine (optimisation steps)",
-        info="afterwards, steps toward the style's feature statistics: detail and texture the decoders lose; slow on a CPU",
-        elem_id="refine",
-    )
-    return {"photo": photo, "transform": transform, "refine": refine}
+def look_controls(app: App) -> dict:
+    """The 'Strength, colours and size' accordion: {"alpha", "preserve", "size"}."""
+    with gr.Accordion("Strength, colours and size", open=False, elem_id="look"):
+        alpha = gr.Slider(
+            0, 1, value=wct.DEFAULT_ALPHA, step=0.05, label="Strength (alpha)",
+            info="0 keeps the photo, 1 takes the style fully", elem_id="alpha",
+        )
+        preserve = gr.Radio(
+            list(form.PRESERVE),
+            value="off",
+            label="Keep the photo's colours",
+            info="luminance: the style's light and strokes in the photo's hues; histogram: each style image "
+            "first takes the photo's palette (slower: styles are measured again for each photo)",
+            elem_id="preserve",
+        )
+        size = gr.Slider(
+            limits.MIN_SIZE, app.max_size, value=app.default_size, step=16, label="Output size (long side, px)",
+            elem_id="size",
+        )
+    return {"alpha": alpha, "preserve": preserve, "size": size}
 
 
-def settings(app: App) -> dict:
-    """Strength, colours, the per-level mix, levels (a preset, then the levels to run), output size, the engine's
-    switches."""
-    alpha = gr.Slider(
-        0, 1, value=wct.DEFAULT_ALPHA, step=0.05, label="Strength (alpha)",
-        info="0 keeps the photo, 1 takes the style fully", elem_id="alpha",
-    )
-    preserve = gr.Radio(
-        list(form.PRESERVE),
-        value="off",
-        label="Keep the photo's colours",
-        info="luminance: the style's light and strokes in the photo's hues; histogram: each style image "
-        "first takes the photo's palette (slower: styles are measured again for each photo)",
-        elem_id="preserve",
-    )
-    mixing = mixing_controls(app.available)
-    first = next(iter(app.presets))
-    preset = gr.Radio(list(app.presets), value=first, label="Levels", info="deepest first; fewer is faster", elem_id="preset")
-    levels = gr.CheckboxGroup(app.available, value=app.presets[first], label="Levels to run", elem_id="levels")
-    size = gr.Slider(
-        limits.MIN_SIZE, app.max_size, value=app.default_size, step=16, label="Output size (long side, px)", elem_id="size"
-    )
+def engine_controls(app: App) -> dict:
+    """The 'Levels, transform, photo-realistic' accordion: {"photo", "levels", "transform"} (a preset sets the levels)."""
+    with gr.Accordion("Levels, transform and photo-realistic", open=False, elem_id="engine"):
+        photo = gr.Checkbox(
+            False,
+            label="Photo-realistic",
+            info="a photo out, for a photo after another photo: the transform at "
+            f"{', '.join(wct.PHOTO_LEVELS)} at full strength, then edge-aware smoothing guided by the photo "
+            "(sets the levels and the strength)",
+            elem_id="photo",
+        )
+        first = next(iter(app.presets))
+        preset = gr.Radio(list(app.presets), value=first, label="Levels", info="deepest first; fewer is faster", elem_id="preset")
+        levels = gr.CheckboxGroup(app.available, value=app.presets[first], label="Levels to run", elem_id="levels")
+        transform = gr.Radio(
+            list(form.TRANSFORMS),
+            value=wct.DEFAULT_TRANSFORM,
+            label="Transform",
+            info="wct: whitening and coloring; ost: optimal transport (the same statistics, the least change to the photo)",
+            elem_id="transform",
+        )
     preset.change(lambda label: app.presets.get(label, []), preset, levels, api_visibility="private", queue=False)
-    return {"alpha": alpha, "preserve": preserve, **mixing, "levels": levels, "size": size, **engine_controls()}
+    return {"photo": photo, "levels": levels, "transform": transform}
 
 
-def wire(app: App, fields: dict, outputs: list, shares: gr.Markdown, run: gr.Button, concurrency: int) -> None:
-    """The events: the Stylize button, examples, live re-renders, the mix line, and the two API endpoints."""
-    ui_inputs = form.inputs(fields, form.FORM)
-    last_seconds = gr.State(None)
-    ui_outputs = [*outputs, last_seconds]
-    heavy = {"concurrency_id": "stylize", "concurrency_limit": concurrency, "preprocess": False}
-    examples = gr.Examples(
+def examples(fields: dict) -> gr.Examples:
+    """The examples, one click each: they fill the photo and the style slots (and stylize: see ``wire``)."""
+    return gr.Examples(
         [[None if f is None else str(ASSETS / f) for f in row] for row in EXAMPLES],
         inputs=[fields["content"], *fields["styles"]],
         label="Examples: click one to try it",
         cache_examples=False,
     )
+
+
+def wire(demo: gr.Blocks, app: App, fields: dict, outputs: list, shares: gr.Markdown, run: gr.Button, shown: gr.Examples,
+         concurrency: int) -> None:  # fmt: skip
+    """The events: the Stylize button, examples, live re-renders, the mix line, the quality's times, the two API
+    endpoints (whose ``refine`` is a step count: a hidden slider of their own)."""
+    ui_inputs = form.inputs(fields, form.FORM)
+    last_seconds = gr.State(None)
+    quality = fields["refine"]
+    ui_outputs = [*outputs, last_seconds, quality]
+    heavy = {"concurrency_id": "stylize", "concurrency_limit": concurrency, "preprocess": False}
     (  # one click: fill the inputs, empty the slots the examples leave out, stylize
-        examples.load_input_event.then(None, None, fields["styles"][2:], js="() => [null, null]").then(
+        shown.load_input_event.then(None, None, fields["styles"][2:], js="() => [null, null]").then(
             app.ui_stylize, ui_inputs, ui_outputs, api_visibility="private", **heavy
         )
     )
@@ -254,7 +302,7 @@ def wire(app: App, fields: dict, outputs: list, shares: gr.Markdown, run: gr.But
     # the painter shows the photo to paint on (its strokes are read when a stylization runs)
     fields["content"].change(lambda c: c, fields["content"], fields["painting"], api_visibility="private", queue=False)
     run.click(app.ui_stylize, ui_inputs, ui_outputs, api_visibility="undocumented", api_name="stylize_ui", **heavy)
-    sliders = [*fields["weights"], *fields["fine_weights"], *(fields[k] for k in ("alpha", "fine_alpha", "size", "refine"))]
+    sliders = [*fields["weights"], *fields["fine_weights"], *(fields[k] for k in ("alpha", "fine_alpha", "size"))]
     choices = [fields["preserve"], fields["per_level"], fields["blend"], fields["transform"]]
     live = dict(trigger_mode="always_last", show_progress="minimal", api_visibility="private", **heavy)
     gr.on([*(s.release for s in sliders), *(c.input for c in choices)], app.live_stylize, [*ui_inputs, last_seconds],
@@ -263,10 +311,13 @@ def wire(app: App, fields: dict, outputs: list, shares: gr.Markdown, run: gr.But
         lambda on: photo_settings(on, app.available, app.presets), fields["photo"], [fields["levels"], fields["alpha"]],
         api_visibility="private", queue=False,
     ).then(app.live_stylize, [*ui_inputs, last_seconds], ui_outputs, **live)
+    timing = dict(api_visibility="private", show_progress="hidden", concurrency_id="stylize", concurrency_limit=concurrency)
+    gr.on([demo.load, fields["model"].input], app.quality, fields["model"], quality, **timing)
     api_trigger = gr.Button(visible=False)  # carries the API endpoints
+    api_fields = fields | {"refine": gr.Slider(0, MAX_REFINE_STEPS, value=0, step=1, label="Refine", visible=False)}
     api_trigger.click(
         app.api_stylize,
-        form.inputs(fields, form.STYLIZE),
+        form.inputs(api_fields, form.STYLIZE),
         outputs[0],
         api_name="stylize",
         api_description="Stylize a content image after up to four style images (unused ones None) mixed by their "
@@ -275,7 +326,7 @@ def wire(app: App, fields: dict, outputs: list, shares: gr.Markdown, run: gr.But
     )
     api_trigger.click(
         app.api_stylize_advanced,
-        form.inputs(fields, form.ADVANCED),  # the form without the painter: API clients send masks
+        form.inputs(api_fields, form.ADVANCED),  # the form without the painter: API clients send masks
         outputs[0],
         api_name="stylize_advanced",
         api_description="/stylize plus: the levels to run; a mask image per style (None for none; region i takes "
@@ -295,8 +346,8 @@ def build_demo(
     time_limit: float | None = None,
     output_ttl: int = OUTPUT_TTL,
 ) -> gr.Blocks:
-    """The app for ``model`` (default: ``wct.load(half=...)`` after WCT_APP_PRECISION), queued; ``demo.wct`` is its
-    App (handlers, style cache).
+    """The app for ``model`` (default: ``wct.load`` of limits.model_name(), in the precision WCT_APP_PRECISION asks),
+    queued; ``demo.wct`` is its App (handlers, style caches, timings).
 
     Args:
         concurrency: stylizations at once (default: WCT_APP_CONCURRENCY, else limits.CONCURRENCY).
@@ -306,20 +357,25 @@ def build_demo(
     """
     concurrency = limits.concurrency() if concurrency is None else concurrency
     time_limit = limits.time_limit() if time_limit is None else time_limit
-    app = App(model if model is not None else wct.load(half=limits.precision()), time_limit=time_limit, output_ttl=output_ttl)
+    model = model if model is not None else wct.load(model=model_name(), half=limits.precision())
+    app = App(model, time_limit=time_limit, output_ttl=output_ttl)
     sweep = (min(600, max(1, output_ttl // 4)), output_ttl)  # (every, age) in s: files live at most age + every
     with gr.Blocks(title=TITLE, delete_cache=sweep) as demo:
         gr.Markdown(header(app.model, app.available, app.presets))
+        styles, weights = extra_styles()
         with gr.Row():
-            with gr.Column(scale=5):
-                fields = style_inputs()
-                shares = gr.Markdown(shares_line([], []), elem_id="wct-shares")
+            with gr.Column(scale=6):
+                first = first_screen()
+                fields = {"content": first["content"], "styles": [first["style"], *styles], "weights": weights}
+                controls = run_controls(app)
+                shown = examples(fields)
+                shares = more_styles(styles, weights)
                 fields |= region_controls()
             with gr.Column(scale=5):
                 outputs = result_outputs()
-                fields |= settings(app)
-                run = gr.Button("Stylize", variant="primary", elem_id="run")
-        wire(app, fields, outputs, shares, run, concurrency)
+                fields |= look_controls(app) | engine_controls(app) | mixing_controls(app.available)
+        fields |= {"refine": controls["refine"], "model": controls["model"]}
+        wire(demo, app, fields, outputs, shares, controls["run"], shown, concurrency)
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     if Path(os.path.realpath(demo.GRADIO_CACHE)) != app.cache_dir:  # uploads would be refused: fail now, not per request
         raise RuntimeError(f"Gradio's cache moved from {app.cache_dir} to {demo.GRADIO_CACHE} while the app was built")

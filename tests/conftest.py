@@ -75,3 +75,46 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def write_light_model(folder, seed: int = 0):
+    """A light model's folder as export ships it (float16 student encoder with its embeddings, decoders, MANIFEST.json),
+    with seeded untrained weights: the real loading path, for properties that do not depend on training."""
+    import hashlib
+    import json
+
+    from safetensors.torch import save_file
+
+    from wct.encoder import LIGHT_DIVISOR, LIGHT_ID, VGG16_CFG, Encoder, TapEmbedding, tap_channels, vgg16_cfg
+
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    student = Encoder(load=False, cfg=vgg16_cfg(LIGHT_DIVISOR))
+    embed = TapEmbedding(student.channels, tap_channels(VGG16_CFG))
+    state = {f"convs.{k}": v for k, v in student.convs.state_dict().items()}
+    state |= {f"embed.{k}": v for k, v in embed.state_dict().items()}
+    save_file({k: v.half().contiguous() for k, v in state.items()}, str(folder / "encoder.safetensors"))
+    digest = hashlib.sha256((folder / "encoder.safetensors").read_bytes()).hexdigest()
+    ident = f"{LIGHT_ID}@{digest[:12]}"
+    entries = []
+    for lv in LEVELS:
+        dec = Decoder(lv, stage_widths=tuple(student.channels.values()))
+        dec.scale.fill_(20.0)  # the student's activations are of this order at any tap
+        meta = {"level": lv, "encoder": ident, "stage_widths": ",".join(map(str, dec.stage_widths))}
+        save_file({k: v.half().contiguous() for k, v in dec.state_dict().items()}, str(folder / f"{lv}.safetensors"), meta)
+        sha = hashlib.sha256((folder / f"{lv}.safetensors").read_bytes()).hexdigest()
+        entries.append({"level": lv, "file": f"{lv}.safetensors", "encoder": ident, "sha256": sha})
+    manifest = {"encoder": {"file": "encoder.safetensors", "id": ident, "sha256": digest}, "decoders": entries}
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def light_folder(tmp_path_factory):
+    return write_light_model(tmp_path_factory.mktemp("light"))
+
+
+@pytest.fixture(scope="session")
+def random_light_model(light_folder) -> wct.Model:
+    """The light model's architecture with seeded untrained weights, loaded as the shipped one is (checksums and all)."""
+    return wct.load(model="light", device="cpu", decoders=light_folder)

@@ -422,6 +422,7 @@ def test_ui_run_offers_the_png_and_a_loadable_style_file(client, images, model, 
         wct.DEFAULT_TRANSFORM,  # transform
         False,  # photorealistic
         None,  # the region painter (unused)
+        None,  # the model choice: the app's default
         api_name="/stylize_ui",
     )
     image, files, status = job.result(timeout=TIMEOUT)[:3]
@@ -465,7 +466,7 @@ def test_ui_status_describes_regions_colours_and_levels(client, images, regions,
     job = client.submit(handle_file(str(images["content"])), handle_file(str(regions["red"])),
                         handle_file(str(regions["blue"])), handle_file(str(images["style0"])), None, 1, 1, 3, 1, 0.6, SIZE,
                         levels, None, handle_file(str(regions["right"])), None, None, "luminance", True, 1, 1, 1, 1, 0.8,
-                        "linear", 0, wct.DEFAULT_TRANSFORM, False, None, api_name="/stylize_ui")  # fmt: skip
+                        "linear", 0, wct.DEFAULT_TRANSFORM, False, None, None, api_name="/stylize_ui")  # fmt: skip
     _, files, status = job.result(timeout=TIMEOUT)[:3]
     assert [Path(f).suffix for f in files] == [".png"]
     assert "regions: style 2 · rest: style 1 25 % · style 3 75 % · shallow levels: α 0.80, style 1 50 % · style 3 50 %" in status
@@ -486,7 +487,7 @@ def test_painted_strokes_mark_regions_like_masks(client, server, images, regions
         painting = {"background": None, "layers": [handle_file(str(strokes))], "composite": None}
         slots = [handle_file(str(s)) for s in styles] + [None] * (4 - len(styles))
         job = client.submit(handle_file(str(images["content"])), *slots, 1, 1, 1, 1, 1.0, SIZE, levels, *NO_MASKS, "off",
-                            False, 1, 1, 1, 1, 0.6, "linear", 0, wct.DEFAULT_TRANSFORM, False, painting,
+                            False, 1, 1, 1, 1, 0.6, "linear", 0, wct.DEFAULT_TRANSFORM, False, painting, None,
                             api_name="/stylize_ui")  # fmt: skip
         return job.result(timeout=TIMEOUT)
 
@@ -542,21 +543,23 @@ def test_styles_without_a_mask_share_the_rest(client, server, images, regions):
     assert changed[:, :36].mean() > 0.8 * restyled[:, :36].mean()  # while the left half is restyled
 
 
-def test_mask_problems_get_clear_messages(client, server, images, regions):
+def test_mask_problems_get_clear_messages(client, server, images, regions, model):
+    """The engine checks the masks; its message reaches the client, numbered by the form's slots (slots 1 and 3 in use:
+    the engine's second mask is mask 3)."""
     levels = server[0].wct.available
-    red, blue, other = regions["red"], regions["blue"], images["style0"]
+    red, blue = regions["red"], regions["blue"]
     small = advanced(client, images["content"], [red, blue], levels=levels, masks=[regions["left"], regions["right"]])
     big = advanced(client, images["content"], [red, blue], levels=levels, masks=[regions["left_big"], regions["right"]])
     assert np.abs(big - small).mean() < 0.5  # any size with the content's aspect ratio (the seam may shift a little)
+    square = engine_message(lambda: model.stylize(images["content"], [red], masks=[regions["square"]], levels=levels))
+    empty = engine_message(lambda: model.stylize(images["content"], [red, blue], masks=[None, regions["empty"]]))
+    assert square.startswith("mask 1 is 80x80") and "content's aspect ratio" in square, square
+    assert empty.startswith("mask 2 is empty (all black)"), empty
     cases = [  # (styles, options, expected start of the message)
-        ([red], {"masks": [regions["square"]]}, "mask 1 is 80x80 but the content is 88x72: a mask needs the content's aspect"),
-        ([red, blue], {"masks": [None, regions["empty"]]}, "mask 2 is empty (all black); white marks where style 2 goes"),
+        ([red], {"masks": [regions["square"]]}, square),
+        ([red, blue], {"masks": [None, regions["empty"]]}, empty),
+        ([red, None, blue], {"masks": [None, None, regions["empty"]]}, empty.replace("mask 2", "mask 3")),
         ([red, blue], {"masks": [None, None, regions["left"]]}, "mask 3 has no style image: add style 3, or remove mask 3"),
-        (
-            [red, blue, other],
-            {"masks": [regions["left"]], "preserve": "histogram", "weights": (1, 2, 1, 1)},
-            "with colour preservation 'histogram', styles without a mask share the rest of the picture only equally",
-        ),
         ([red], {"preserve": "sepia"}, "colour preservation must be one of off, luminance, histogram, got 'sepia'"),
         ([red, blue], {"blend": "median"}, "the blend must be one of linear, wasserstein, got 'median'"),
         ([red], {"per_level": True, "fine_alpha": 1.5}, "alpha must be in [0, 1], got 1.5"),
@@ -566,6 +569,20 @@ def test_mask_problems_get_clear_messages(client, server, images, regions):
             advanced(client, images["content"], styles, levels=levels, **options)
         assert str(info.value).startswith(expected), (str(info.value), expected)
         assert "Traceback" not in str(info.value)
+
+
+def test_histogram_mode_shares_the_rest_by_the_mix(client, server, images, regions, model):
+    """With colour preservation 'histogram' the styles without a mask share the rest of the picture by their weights,
+    as in the Python API (the engine recolours and blends the style images itself)."""
+    levels = server[0].wct.available
+    styles = [regions["red"], regions["blue"], images["style0"]]
+    out = advanced(client, images["content"], styles, levels=levels, masks=[regions["left"]], preserve="histogram",
+                   weights=(1, 2, 1, 1))  # fmt: skip
+    even = advanced(client, images["content"], styles, levels=levels, masks=[regions["left"]], preserve="histogram")
+    ref = model.stylize(images["content"], styles, masks=[regions["left"], None, None], weights=[1, 2, 1], alpha=0.6,
+                        levels=levels, max_size=SIZE, preserve_color="histogram")  # fmt: skip
+    assert np.abs(out - as_array(ref)).max() <= 2
+    assert np.abs(out - even)[:, 52:].mean() > 0.5  # the weights reach the rest of the picture
 
 
 def test_preserve_color_keeps_the_photos_colours(client, server, images, regions):
@@ -682,25 +699,53 @@ def playwright_api():
     return sync_api
 
 
+def open_section(page, elem_id: str, title: str) -> None:
+    """Unfold one of the form's accordions (they start folded)."""
+    page.locator(f"#{elem_id}").get_by_text(title).first.click()
+
+
+def in_view(page, locator, viewport: dict) -> bool:
+    """Whether ``locator``'s first element lies wholly inside the window as the page opens (nothing scrolled)."""
+    box = locator.first.bounding_box()
+    if box is None or page.evaluate("() => [window.scrollX, window.scrollY]") != [0, 0]:
+        return False
+    right, bottom = box["x"] + box["width"], box["y"] + box["height"]
+    return box["x"] >= 0 and box["y"] >= 0 and right <= viewport["width"] and bottom <= viewport["height"]
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (run tests/setup_browser.sh)")
 def test_browser_upload_mix_run_and_screenshot(server, tmp_path):
-    """(The README's picture, docs/app.png, is made by docs/make_app_screenshot.py; this screenshot stays in tmp.)"""
+    """On a laptop's window the first screen holds the photo, a style, the result, the quality, the Stylize button and
+    the examples; the quality choice shows the times measured here. Then: two styles mixed, a run, a live re-render and
+    an example. (The README's picture, docs/app.png, is made by docs/make_app_screenshot.py; this one stays in tmp.)"""
     sync_api = playwright_api()
     _, url = server
     assets = limits.ASSETS
     shot = tmp_path / "app.png"
+    laptop = {"width": 1400, "height": 1000}
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1200})
+            page = browser.new_page(viewport=laptop)
             page.set_default_timeout(TIMEOUT * 1000)
             page.goto(url)
             page.locator("#run").wait_for()
+            example = page.locator("tr", has=page.locator("img[src*='content']"))
+            example.first.wait_for()
+            for what in ("#content", "#style-1", "#result", "#quality", "#run"):
+                assert in_view(page, page.locator(what), laptop), what
+            assert in_view(page, example, laptop), "the first example is below the first screen"
+            page.wait_for_function(  # the page's first visit times a small run: each quality says what it takes here
+                "() => /fast · (under a second|about \\d+ (s|min))/.test(document.querySelector('#quality').innerText)"
+                " && /best · (under a second|about \\d+ (s|min))/.test(document.querySelector('#quality').innerText)"
+            )
             page.locator("#content input[type=file]").set_input_files(str(assets / "content.jpg"))
             page.locator("#style-1 input[type=file]").set_input_files(str(assets / "style.jpg"))
+            open_section(page, "more-styles", "More styles")
             page.locator("#style-2 input[type=file]").set_input_files(str(assets / "style_night_cafe.jpg"))
             for sel in ("#content img", "#style-1 img", "#style-2 img"):
                 page.locator(sel).first.wait_for()
+            open_section(page, "look", "Strength, colours and size")
             size = page.locator("#size input[type=number]")
             size.fill("320")
             size.press("Tab")
@@ -765,6 +810,7 @@ def test_browser_level_presets(random_model):
                 page.goto(url)
                 checked = "#levels input[type=checkbox]:checked"
                 page.locator("#run").wait_for()
+                open_section(page, "engine", "Levels, transform")
                 assert page.locator(checked).count() == 4  # the default preset: standard (relu4_1..relu1_1)
                 page.locator("#preset").get_by_text("fast (relu5_1..relu3_1)").click()
                 page.wait_for_function(f"() => document.querySelectorAll('{checked}').length === 3")
@@ -792,9 +838,11 @@ def test_browser_paint_a_region_keep_the_colours_and_mix_per_level(server):
             page.locator("#run").wait_for()
             page.locator("#content input[type=file]").set_input_files(str(assets / "content.jpg"))
             page.locator("#style-1 input[type=file]").set_input_files(str(assets / "style.jpg"))
+            open_section(page, "more-styles", "More styles")
             page.locator("#style-2 input[type=file]").set_input_files(str(assets / "style_harvest.jpg"))
             for sel in ("#content img", "#style-1 img", "#style-2 img"):
                 page.locator(sel).first.wait_for()
+            open_section(page, "look", "Strength, colours and size")
             size = page.locator("#size input[type=number]")
             size.fill("128")
             size.press("Tab")

@@ -4,20 +4,22 @@ runs, the mix line counts the slots in use, and the app reaches the engine throu
 from __future__ import annotations
 
 import ast
-import importlib
-import types
+import re
 
 import pytest
+from PIL import Image
 
 import wct
 
 gr = pytest.importorskip("gradio", reason="the app needs gradio: pip install -e '.[app]'")
+from conftest import smooth_image
 from test_app import ROOT, pytestmark  # noqa: F401 (ROOT is on sys.path now; pytestmark: the same warning filters)
 
 import app
-from wct_app import form
+from wct_app import form, limits, timing
 from wct_app.levels import level_presets
 from wct_app.status import header, shares_line
+from wct_app.timing import Clock, Rates, Timings, about
 
 STYLIZE = ["content", "style_1", "style_2", "style_3", "style_4", "weight_1", "weight_2", "weight_3", "weight_4", "alpha",
            "size"]  # fmt: skip
@@ -42,7 +44,7 @@ def test_the_api_parameters_are_the_form_fields_in_the_documented_order(demo):
     endpoints = demo.get_api_info()["named_endpoints"]
     assert [p["parameter_name"] for p in endpoints["/stylize"]["parameters"]] == STYLIZE
     assert [p["parameter_name"] for p in endpoints["/stylize_advanced"]["parameters"]] == ADVANCED
-    assert form.params(form.FORM) == [*ADVANCED, "painting"]
+    assert form.params(form.FORM) == [*ADVANCED, "painting", "model"]
 
 
 def test_a_job_takes_its_values_by_name(tmp_path):
@@ -66,10 +68,15 @@ def test_a_job_takes_its_values_by_name(tmp_path):
 
 def test_the_header_names_the_precision_and_the_default_levels(demo, random_model):
     text = page_header(demo)
-    assert "Running on the CPU, in float32." in text  # float32 is named too, not only half precision
-    assert "Levels by default: standard (relu4_1..relu1_1), of relu5_1, relu4_1, relu3_1, relu2_1, relu1_1." in text
+    assert "The networks run on the CPU, in float32." in text  # float32 is named too, not only half precision
+    assert "The default level preset is standard (relu4_1..relu1_1)." in text
+    assert "Decoders are installed for relu5_1, relu4_1, relu3_1, relu2_1 and relu1_1." in text
+    for sentence in re.split(r"(?<=\.) ", text.splitlines()[1]):  # short, complete sentences
+        assert sentence[0].isupper() and sentence.endswith(".") and len(sentence) < 110, sentence
     few = ["relu2_1", "relu1_1"]
-    assert "Levels by default: standard (relu2_1, relu1_1), of relu2_1, relu1_1." in header(random_model, few, level_presets(few))
+    assert "standard (relu2_1, relu1_1). Decoders are installed for relu2_1 and relu1_1." in header(
+        random_model, few, level_presets(few)
+    )
 
 
 def test_the_mix_line_counts_only_slots_with_an_image():
@@ -87,30 +94,100 @@ def dotted(node: ast.AST) -> str:
     return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else ""
 
 
-def engine_names(path) -> set[tuple[str, str]]:
-    """(module, name) for every ``wct.NAME``, ``wct.MODULE.NAME`` and ``from wct... import NAME`` in a file
-    (``wct.Style.blend`` counts as ``wct.Style``: a method of a public class)."""
+def engine_names(source: str) -> set[str]:
+    """Every way a source reaches the engine, as a dotted name: ``wct.NAME`` for ``wct.NAME...`` (``wct.Style.blend``
+    is ``wct.Style``: a method of a public class) and ``from wct import NAME``; ``wct.MODULE`` for ``import wct.MODULE``;
+    ``wct.MODULE.NAME`` for ``from wct.MODULE import NAME``."""
     out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "wct":
-            out |= {(node.module, alias.name) for alias in node.names}
-        parts = dotted(node).split(".") if isinstance(node, ast.Attribute) else []
-        if parts[:1] == ["wct"]:
-            in_module = len(parts) > 2 and isinstance(getattr(wct, parts[1], None), types.ModuleType)
-            out.add((f"wct.{parts[1]}", parts[2]) if in_module else ("wct", parts[1]))
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names if alias.name.startswith("wct.")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "wct":
+            out |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Attribute) and dotted(node).startswith("wct."):
+            out.add(".".join(dotted(node).split(".")[:2]))
     return out
 
 
 def test_the_app_uses_only_public_names_of_the_engine():
-    """app.py and wct_app/ reach wct through names in wct.__all__ or in the __all__ of a wct module."""
+    """app.py and wct_app/ reach wct only through the names in wct.__all__: no submodule, no private name."""
     files = [ROOT / "app.py", *sorted((ROOT / "wct_app").glob("*.py"))]
-    used = set().union(*(engine_names(f) for f in files))
-    assert ("wct.spatial", "aspect_matches") in used and ("wct", "load") in used  # the scan sees them
-    private = []
-    for module, name in sorted(used):
-        mod = importlib.import_module(module)
-        if isinstance(getattr(mod, name, None), types.ModuleType) or name.startswith("__"):
-            continue  # wct.api itself (its names are checked one by one), wct.__file__
-        if name not in mod.__all__:
-            private.append(f"{module}.{name}")
-    assert not private, private
+    used = set().union(*(engine_names(f.read_text()) for f in files))
+    assert {"wct.load", "wct.available_models", "wct.Style", "wct.InputError"} <= used  # the scan sees them
+    outside = sorted(name for name in used if name.count(".") != 1 or name.split(".")[1] not in wct.__all__)
+    assert not outside, f"the app reaches past wct.__all__: {outside}"
+    probe = "import wct.masks\nfrom wct.image import read_image\nfrom wct import api\nwct.masks.aspect_matches(1, 2)\n"
+    assert engine_names(probe) == {"wct.masks", "wct.image.read_image", "wct.api"}  # each would fail the test above
+    assert "masks" not in wct.__all__ and "api" not in wct.__all__
+
+
+class Renamed:
+    """A model under another name (the "light" model before its networks ship): everything else is ``model``'s."""
+
+    def __init__(self, model, name: str) -> None:
+        self._model, self.name = model, name
+
+    def __getattr__(self, attr):
+        return getattr(self._model, attr)
+
+
+def test_a_quality_choice_with_the_times_measured_here(demo, random_model, monkeypatch):
+    """The form offers fast (no refinement) and best (wct.REFINE_STEPS steps) and labels them with the seconds a small
+    run measured on this machine, which real runs then replace with their own."""
+    monkeypatch.setattr(timing, "CALIBRATION_SIZE", 64)  # the measuring run, smaller: this test only checks the wiring
+    quality = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "quality")
+    assert [value for _, value in quality.choices] == [0, wct.REFINE_STEPS] and quality.value == 0
+    assert [label for label, _ in quality.choices] == ["fast", "best"]  # nothing measured while the app was built
+    labels = [label for label, _ in demo.wct.quality().choices]  # what a page gets when it opens
+    assert all(re.fullmatch(r"(fast|best) · (under a second|about \d+ (s|min))", label) for label in labels), labels
+    times = demo.wct.timings.estimate(random_model.name, demo.wct.default_size)
+    assert 0 < times["fast"] < times["best"], times
+
+    clock = Clock()  # a run's progress reports, timed: two levels (1 s each), then three refinement steps
+    clock.t0, clock.marks = 0.0, [("relu2_1", 1.0), ("relu1_1", 2.0), ("refine", 3.0), ("refine", 3.5), ("refine", 4.0)]
+    assert clock.rates(2.0, 2) == Rates(levels=1.0, start=0.25, step=0.25)  # per megapixel
+    timings = Timings()
+    timings.record("vgg16", clock, 2.0, 2, default_levels=True)
+    best = 3.0 * (1.0 + 0.25 + wct.REFINE_STEPS * 0.25)  # a 4:3 photo of 2000 px: 3 megapixels
+    assert timings.estimate("vgg16", 2000) == pytest.approx({"fast": 3.0, "best": best})
+    assert timings.choices("vgg16", 2000) == [("fast · about 3 s", 0), (f"best · {about(best)}", wct.REFINE_STEPS)]
+    clock.marks = clock.marks[:2]  # a run without refinement on other levels: only what it measured changes
+    timings.record("vgg16", clock, 1.0, 2, default_levels=False)
+    assert timings.estimate("vgg16", 2000) == pytest.approx({"fast": 3.0, "best": best})
+    assert about(0.4) == "under a second" and about(89) == "about 89 s" and about(150) == "about 2 min"
+
+
+def test_the_model_choice_shows_with_several_models_and_loads_them_on_first_use(random_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+
+    def model_choice(demo) -> gr.Radio:
+        return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model")
+
+    assert limits.DEFAULT_MODEL == "vgg16" and limits.model_name() == "vgg16"
+    monkeypatch.setattr(wct, "available_models", lambda: ("vgg16",))
+    assert model_choice(app.build_demo(random_model)).visible is False  # one model: no choice to make
+    loads = []
+    monkeypatch.setattr(wct, "available_models", lambda: ("vgg16", "light"))
+    monkeypatch.setattr(wct, "load", lambda **kw: loads.append(kw) or Renamed(random_model, kw["model"]))
+    demo = app.build_demo(random_model)
+    choice = model_choice(demo)
+    assert choice.visible is True and choice.value == "vgg16" and choice.choices == [("VGG-16", "vgg16"), ("light", "light")]
+    handlers = demo.wct
+    assert not handlers.models.loaded("light") and loads == []  # not loaded until someone picks it
+
+    for name, seed in (("content", 1), ("style", 2)):  # small images where uploads go
+        Image.fromarray(smooth_image(48, 64, seed=seed)).save(handlers.cache_dir / f"{name}.png")
+
+    def run(model_name):
+        values = [str(handlers.cache_dir / "content.png"), str(handlers.cache_dir / "style.png"), None, None, None, 1, 1, 1,
+                  1, 0.6, 64, ["relu1_1"], None, None, None, None, "off", False, 1, 1, 1, 1, 0.6, "linear", 0, "wct", False,
+                  None, model_name]  # fmt: skip
+        return handlers.ui_stylize(*values, progress=lambda *a, **k: None)
+
+    assert run("light")[2].startswith("Done in")
+    assert run("light")[2].startswith("Done in")
+    assert loads == [{"model": "light", "device": random_model.device, "half": random_model.half}]  # once
+    light = handlers.models.get("light")
+    assert light.styles is not handlers.styles and (light.styles.misses, handlers.styles.misses) == (1, 0)
+    with pytest.raises(gr.Error, match="the model must be one of vgg16, light, got 'big'"):
+        run("big")

@@ -13,7 +13,8 @@ from safetensors.torch import load_file, save_file
 import wct
 from wct.decoder import Decoder, extra_metadata
 from wct.errors import InputError
-from wct.train import TrainConfig, _crop_side, _random_batch, export_decoder, split_images, train_decoder, transferred
+from wct.train import TrainConfig, export_decoder, split_images, train_decoder, transferred
+from wct.train.data import crop_side, random_batch
 from wct.transform import mean_and_covariance
 
 
@@ -62,7 +63,7 @@ def test_crops_are_shrunk_from_larger_regions_or_with_enlarge_enlarged_from_smal
     def sides(enlarge: float) -> list[int]:
         cfg = dict(config(photos, "", 1).__dict__, crop=40, enlarge=enlarge)
         gen = torch.Generator().manual_seed(3)
-        return [_crop_side(400, TrainConfig(**cfg), gen) for _ in range(200)]
+        return [crop_side(400, cfg["crop"], cfg["enlarge"], gen) for _ in range(200)]
 
     assert all(40 <= s <= 80 for s in sides(0.0))
     assert all(25 <= s <= 40 for s in sides(1.0)) and min(sides(1.0)) < 30
@@ -70,7 +71,7 @@ def test_crops_are_shrunk_from_larger_regions_or_with_enlarge_enlarged_from_smal
     assert 60 < sum(s < 40 for s in mixed) < 140
     assert mixed == sides(0.5)  # seeded
     flat = torch.full((3, 64, 64), 200, dtype=torch.uint8)
-    batch = _random_batch([flat], TrainConfig(**dict(config(photos, "", 1).__dict__, enlarge=1.0)), torch.Generator())
+    batch = random_batch([flat], 32, 2, torch.Generator(), enlarge=1.0)
     assert batch.shape == (2, 3, 32, 32) and torch.allclose(batch, torch.full_like(batch, 200 / 255))
 
 

@@ -10,8 +10,8 @@ __version__ = "0.2.0.dev0"  # CHANGELOG.md says what changed since 0.1.0
 
 # public name -> the module that holds it
 _HOME = {
-    "Model": "api", "available_models": "api", "load": "api", "stylize": "api", "stylize_batch": "api", "blend": "api", "reconstruct": "api",
-    "compute_style": "api", "texture": "api",
+    "Model": "api", "available_models": "api", "load": "api", "stylize": "api", "stylize_batch": "api", "blend": "api",
+    "reconstruct": "api", "compute_style": "api", "texture": "api",
     "stylize_video": "video",
     "Options": "options",
     "Style": "style",

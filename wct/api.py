@@ -22,7 +22,8 @@ from .networks import Networks, resolve_device
 from .options import Options
 from .style import Style
 
-__all__ = ["Model", "available_models", "load", "stylize", "stylize_batch", "blend", "reconstruct", "compute_style", "texture", "shared_model"]
+__all__ = ["Model", "available_models", "load", "stylize", "stylize_batch", "blend", "reconstruct", "compute_style", "texture",
+           "shared_model"]
 
 
 class Model:

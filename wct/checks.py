@@ -101,16 +101,19 @@ def parse_preserve_color(mode: str | None) -> str | None:
     return mode
 
 
+def _one_of(value: str, choices: Sequence[str], what: str) -> str:
+    """``value`` if it is one of ``choices``, else "unknown WHAT 'value'; expected one of 'a', 'b'"."""
+    if value not in choices:
+        raise InputError(f"unknown {what} {value!r}; expected one of {', '.join(map(repr, choices))}")
+    return value
+
+
 def parse_blend_method(method: str) -> str:
-    if method not in BLEND_METHODS:
-        raise InputError(f"unknown blend method {method!r}; expected one of {', '.join(map(repr, BLEND_METHODS))}")
-    return method
+    return _one_of(method, BLEND_METHODS, "blend method")
 
 
 def parse_transform(transform: str) -> str:
-    if transform not in TRANSFORMS:
-        raise InputError(f"unknown transform {transform!r}; expected one of {', '.join(map(repr, TRANSFORMS))}")
-    return transform
+    return _one_of(transform, TRANSFORMS, "transform")
 
 
 def parse_size(size: int | None, name: str = "max_size") -> int | None:
@@ -189,9 +192,7 @@ def parse_smoothing(method: str) -> str:
 
 def parse_model(model: str) -> str:
     """One of MODELS: "vgg16" or "light"."""
-    if model not in MODELS:
-        raise InputError(f"unknown model {model!r}; expected one of {', '.join(map(repr, MODELS))}")
-    return model
+    return _one_of(model, MODELS, "model")
 
 
 def normalize_weights(weights: Sequence[float] | None, count: int) -> list[float]:

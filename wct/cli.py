@@ -243,8 +243,18 @@ def _cmd_train(args) -> int:
 def _cmd_export(args) -> int:
     from .train import TrainConfig, export_decoder
 
-    folder = Path(args.checkpoint) if args.checkpoint else TrainConfig(level=args.level, images=args.images).folder()
-    print(export_decoder(folder, args.level, Path(args.to), args.images))
+    cfg = TrainConfig(level=args.level, images=args.images, model=args.model)
+    folder = Path(args.checkpoint) if args.checkpoint else cfg.folder()
+    to = Path(args.to) if args.to else Path("decoders") / ("light" if args.model == "light" else "")
+    print(export_decoder(folder, args.level, to, args.images))
+    return 0
+
+
+def _cmd_export_encoder(args) -> int:
+    from .train import DistillConfig, export_student
+
+    folder = Path(args.checkpoint) if args.checkpoint else DistillConfig(images=args.images).folder()
+    print(export_student(folder, Path(args.to), args.images))
     return 0
 
 
@@ -302,9 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--export-to", default="", help="afterwards, export the best weights to this decoders folder")
     e = command("export-decoder", _cmd_export, "ship a trained decoder as float16 safetensors + manifest entry")
     e.add_argument("--level", required=True)
+    e.add_argument("--model", choices=wct.MODELS, default=wct.DEFAULT_MODEL, help="whose decoder (default vgg16)")
     e.add_argument("--images", required=True, help="the training folder (its held-out split is measured)")
     e.add_argument("--checkpoint", default="", help="checkpoint folder (default: the cache)")
-    e.add_argument("--to", default="decoders", help="decoders folder (default: decoders)")
+    e.add_argument("--to", default="", help="decoders folder (default: decoders, or decoders/light for --model light)")
+    x = command("export-encoder", _cmd_export_encoder, "ship the light model's distilled encoder (+ manifest entry)")
+    x.add_argument("--images", required=True, help="the training folder (its held-out split is measured)")
+    x.add_argument("--checkpoint", default="", help="distillation checkpoint folder (default: the cache)")
+    x.add_argument("--to", default="decoders/light", help="the light model's folder (default: decoders/light)")
     d = command("distill-encoder", _cmd_distill, "distil VGG-16 into the light model's student encoder (resumable)")
     add_config_arguments(d, DistillConfig, DISTILL_HELPS, ("images",))
     command("info", _cmd_info, "show versions, cache and shipped decoders")
@@ -345,5 +360,5 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:  # last resort: one line, not a traceback (WCT_DEBUG=1 shows it)
         if os.environ.get("WCT_DEBUG"):
             raise
-        print(f"wct: internal error ({type(exc).__name__}: {exc}); please report it (WCT_DEBUG=1 shows details)", file=sys.stderr)
+        print(f"wct: internal error ({exc}); please report it (WCT_DEBUG=1 shows details)", file=sys.stderr)
         return 1

@@ -339,7 +339,7 @@ def cli_words(message: str, command: str) -> str:
             continue
         flag = next(f for f in reversed(option.flags) if f.startswith("--"))
         key = re.escape(option.keyword)
-        value = rf"('([^']*)'|(\S+?))(?=[\s,;)]|$)"  # 'quoted' or bare
+        value = r"('([^']*)'|(\S+?))(?=[\s,;)]|$)"  # 'quoted' or bare
         message = re.sub(rf"\b{key}={value}", lambda m, flag=flag: f"{flag} {m.group(2) or m.group(3)}", message)
         message = re.sub(rf"^{key} {value}", lambda m, flag=flag: f"{flag} {m.group(2) or m.group(3)}", message)
         message = re.sub(rf"^{key}\b", flag, message)

@@ -37,7 +37,7 @@ def connect(address: str, *, num_cpus: int | None = None, num_gpus: int | None =
         else:
             ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
         raise InputError(
             f"cannot reach a Ray cluster at {address!r} ({first}); fix: start one with `ray start --head`, "
             "pass its address (host:6379 or ray://host:10001), or use --ray local"
@@ -70,7 +70,7 @@ class _Stylizer:
                 errors.append("")
             except WCTError as exc:
                 pngs.append(b"")
-                errors.append(str(exc) or type(exc).__name__)
+                errors.append(str(exc) or "refused")
         return {"index": batch["index"], "png": np.array(pngs, dtype=object), "error": np.array(errors, dtype=object)}
 
 

@@ -1,5 +1,5 @@
-"""The pipeline's last step: the result cropped to the working size (and brought back to the input's size if that was
-upscaled for the networks), converted to what the content was given as."""
+"""The pipeline's last step: the result cropped to the working size (and brought to the result's size where that
+differs: images under the network's minimum side, or thinner than it), converted to what the content was given as."""
 
 from __future__ import annotations
 
@@ -15,6 +15,6 @@ def finish(y: torch.Tensor, canvas: Canvas):
     """(1, 3, H, W) in [0, 1] -> a PIL image, or a tensor shaped like a tensor content."""
     h, w = canvas.size
     y = y[..., :h, :w]
-    if min(canvas.source.size) < min(canvas.size):  # upscaled only to survive the poolings: restore the input size
-        y = resize_to(y, canvas.source.size)
+    if canvas.out_size is not None and canvas.out_size != (h, w):  # worked larger only to survive the poolings
+        y = resize_to(y, canvas.out_size)
     return from_tensor(y.float(), canvas.source)

@@ -97,7 +97,7 @@ def render_locally(model, style, options) -> Render:
             try:
                 yield Outcome(i, model.stylize(src, style, options), "")
             except WCTError as exc:
-                yield Outcome(i, None, str(exc) or type(exc).__name__)
+                yield Outcome(i, None, str(exc) or "refused")
 
     return render
 

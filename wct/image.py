@@ -29,6 +29,8 @@ __all__ = [
     "save_image",
     "check_output",
     "output_format",
+    "output_size",
+    "working_size",
 ]
 
 ImageInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
@@ -109,6 +111,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS, downsca
         raise ImageError(f"no such file: {p}")
     if p.is_dir():
         raise ImageError(f"{p} is a folder; expected an image file")
+    if p.stat().st_size == 0:
+        raise ImageError(f"{p.name} is an empty file (0 bytes), not a readable image; expected PNG, JPEG, WebP, BMP, TIFF or GIF")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies below
@@ -142,9 +146,10 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS, downsca
         raise ImageError(
             f"{p.name} is far over the limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?); fix: downscale it first"
         ) from None
-    except UnidentifiedImageError as exc:
+    except UnidentifiedImageError:
         raise ImageError(
-            f"{p.name} is not a readable image ({exc.__class__.__name__}); expected PNG, JPEG, WebP, BMP, TIFF or GIF"
+            f"{p.name} is not a readable image: its contents are no image format (another kind of file under an image's "
+            "name?); expected PNG, JPEG, WebP, BMP, TIFF or GIF"
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{p.name} is truncated or corrupt ({exc}); fix: re-export or re-download it") from None
@@ -256,8 +261,15 @@ def fit_multiple(t: torch.Tensor, long_side: int, m: int = 16) -> torch.Tensor:
     return resize_to(t, (max(m, int(h * s) // m * m), max(m, int(w * s) // m * m)))
 
 
+def output_size(h: int, w: int, max_size: int | None) -> tuple[int, int]:
+    """The size a result has: the image's, shrunk so the long side is at most ``max_size`` (at least 1 px a side)."""
+    s = 1.0 if max_size is None or max(h, w) <= max_size else max_size / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
 def working_size(h: int, w: int, max_size: int | None) -> tuple[int, int]:
-    """Size to process at: long side at most ``max_size``, short side at least MIN_SIDE."""
+    """Size to process at: long side at most ``max_size``, short side at least MIN_SIDE (images thinner than that are
+    worked at MIN_SIDE, the long side then beyond ``max_size``, and the result shrunk to ``output_size``)."""
     s = 1.0
     if max_size is not None and max(h, w) > max_size:
         s = max_size / max(h, w)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .image import ImageInput, Source, pad_to_multiple, resize_to, to_tensor, working_size
+from .image import ImageInput, Source, output_size, pad_to_multiple, resize_to, to_tensor, working_size
 from .masks import prepare_masks
 from .options import Options
 from .smoothing import EXACT_MAX_PIXELS
@@ -23,12 +23,14 @@ MULTIPLE = 16  # the networks pool four times: sides are padded to multiples of 
 @dataclass(frozen=True)
 class Canvas:
     """A content image ready for the networks: ``x`` (1, 3, H, W) reflect-padded to multiples of 16, its working size
-    ``size`` (h, w) before padding, where it came from (``source``), and the region masks (K, H, W) or None."""
+    ``size`` (h, w) before padding, where it came from (``source``), the region masks (K, H, W) or None, and the size
+    of the result (``out_size``: the working size, except for images under MIN_SIDE or thinner than it)."""
 
     x: torch.Tensor
     size: tuple[int, int]
     source: Source
     masks: torch.Tensor | None = None
+    out_size: tuple[int, int] | None = None
 
     @property
     def base(self) -> torch.Tensor:
@@ -39,13 +41,14 @@ class Canvas:
 def canvas(content: ImageInput, options: Options, device: torch.device) -> Canvas:
     """The content at ``options``' working size on ``device``, with its masks (one per entry of ``options.masks``)."""
     x, src = to_tensor(content, downscale=options.downscale)
+    out = output_size(*x.shape[-2:], options.content_size)
     h, w = working_size(*x.shape[-2:], options.content_size)
     x, size = pad_to_multiple(resize_to(x, (h, w)).to(device), MULTIPLE)
     check_smoothing(options, size)
     masks = None
     if options.masks is not None:
         masks = prepare_masks(options.masks, len(options.masks), src.size, size, tuple(x.shape[-2:])).to(device)
-    return Canvas(x, size, src, masks)
+    return Canvas(x, size, src, masks, out)
 
 
 def frames_at(frames: Sequence[np.ndarray], size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -162,26 +162,7 @@ class Style:
         channels = channels_of(encoder)
         if channels is None:
             raise StyleFileError(f"{p.name} was made with encoder {encoder!r}, which this engine does not have")
-        stats = {}
-        for key in keys:
-            level, _, kind = key.partition(".")
-            if level not in LEVELS or kind not in ("mean", "color"):
-                raise StyleFileError(f"{p.name}: unexpected tensor {key!r}; expected LEVEL.mean and LEVEL.color")
-        for level in LEVELS:
-            if f"{level}.mean" not in tensors and f"{level}.color" not in tensors:
-                continue
-            m, c = tensors.get(f"{level}.mean"), tensors.get(f"{level}.color")
-            ch = channels[level]
-            if m is None or c is None:
-                raise StyleFileError(f"{p.name}: {level} needs both mean and color tensors")
-            if tuple(m.shape) != (ch,) or tuple(c.shape) != (ch, ch):
-                shapes = f"{tuple(m.shape)}, {tuple(c.shape)}"
-                raise StyleFileError(f"{p.name}: {level} shapes {shapes}; expected ({ch},), ({ch}, {ch})")
-            if m.dtype not in (torch.float16, torch.float32, torch.float64) or c.dtype != m.dtype:
-                raise StyleFileError(f"{p.name}: {level} has dtype {m.dtype}/{c.dtype}; expected float32")
-            if not (torch.isfinite(m).all() and torch.isfinite(c).all()):
-                raise StyleFileError(f"{p.name}: {level} holds NaN or infinite values")
-            stats[level] = (m.float(), c.float())
+        stats = _checked_statistics(p.name, tensors, channels)
         if not stats:
             raise StyleFileError(f"{p.name} holds no style statistics")
         return cls(stats, description=meta.get("description", ""), encoder=encoder)
@@ -229,3 +210,28 @@ class Style:
             desc = " + ".join(f"{w:.3g}*{n}" for n, w in zip(names, per[common[0]]))
         desc += " (wasserstein)" if method == "wasserstein" else ""
         return Style(stats, description=desc, encoder=styles[0].encoder)
+
+
+def _checked_statistics(name: str, tensors: dict[str, torch.Tensor], channels: dict[str, int]) -> dict:
+    """{level: (mean, color)} from a style file's tensors, each checked (names, shapes, dtypes, finiteness)."""
+    stats = {}
+    for key in tensors:
+        level, _, kind = key.partition(".")
+        if level not in LEVELS or kind not in ("mean", "color"):
+            raise StyleFileError(f"{name}: unexpected tensor {key!r}; expected LEVEL.mean and LEVEL.color")
+    for level in LEVELS:
+        if f"{level}.mean" not in tensors and f"{level}.color" not in tensors:
+            continue
+        m, c = tensors.get(f"{level}.mean"), tensors.get(f"{level}.color")
+        ch = channels[level]
+        if m is None or c is None:
+            raise StyleFileError(f"{name}: {level} needs both mean and color tensors")
+        if tuple(m.shape) != (ch,) or tuple(c.shape) != (ch, ch):
+            shapes = f"{tuple(m.shape)}, {tuple(c.shape)}"
+            raise StyleFileError(f"{name}: {level} shapes {shapes}; expected ({ch},), ({ch}, {ch})")
+        if m.dtype not in (torch.float16, torch.float32, torch.float64) or c.dtype != m.dtype:
+            raise StyleFileError(f"{name}: {level} has dtype {m.dtype}/{c.dtype}; expected float32")
+        if not (torch.isfinite(m).all() and torch.isfinite(c).all()):
+            raise StyleFileError(f"{name}: {level} holds NaN or infinite values")
+        stats[level] = (m.float(), c.float())
+    return stats

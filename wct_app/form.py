@@ -2,7 +2,7 @@
 parameters of the API endpoints.
 
 Each field says which endpoint first takes it: ``/stylize`` takes the first five fields, ``/stylize_advanced`` those
-and the next ten, the browser form everything (it adds the region painter). New fields go after the last of
+and the next ten, the browser form everything (it adds the region painter and the model choice). New fields go after the last of
 their endpoint, so older clients' calls keep their meaning (an input left out takes its widget's initial value).
 A field of one widget per style slot (``slot="style"``) is SLOTS API parameters, ``style_1`` .. ``style_4``. Adding
 a control is one field here and its widget in app.py (under the same name); ``inputs`` refuses a layout that misses
@@ -20,10 +20,9 @@ from typing import Any
 import gradio as gr
 
 import wct
-import wct.style
 
-__all__ = ["ADVANCED", "BLENDS", "FORM", "PRESERVE", "SLOTS", "STYLIZE", "TRANSFORMS", "Job", "choice", "handler", "inputs",
-           "params"]  # fmt: skip
+__all__ = ["ADVANCED", "BLENDS", "FORM", "MODEL_LABELS", "PRESERVE", "QUALITY", "SLOTS", "STYLIZE", "TRANSFORMS", "Job",
+           "choice", "handler", "inputs", "params"]  # fmt: skip
 
 SLOTS = 4  # style image slots
 STYLIZE, ADVANCED, FORM = "stylize", "stylize_advanced", "form"  # each takes its own fields and those of the ones before
@@ -31,6 +30,8 @@ ENDPOINTS = (STYLIZE, ADVANCED, FORM)
 PRESERVE = {"off": None, **{mode: mode for mode in wct.PRESERVE_COLOR}}  # radio choice -> preserve_color
 BLENDS = wct.BLEND_METHODS
 TRANSFORMS = wct.TRANSFORMS
+QUALITY = {"fast": 0, "best": wct.REFINE_STEPS}  # the form's quality choice -> refinement steps (the API takes a count)
+MODEL_LABELS = {"vgg16": "VGG-16", "light": "light"}  # the model choice's words for wct.MODELS
 
 
 def _meta(since: str = ADVANCED, *, slot: str | None = None, param: str | None = None) -> dict:
@@ -60,6 +61,7 @@ class Job:
     transform: Any = field(default=wct.DEFAULT_TRANSFORM, metadata=_meta())
     photo: Any = field(default=False, metadata=_meta(param="photorealistic"))
     painting: Any = field(default=None, metadata=_meta(FORM))  # the region painter: {"background", "layers", "composite"}
+    model: Any = field(default=None, metadata=_meta(FORM))  # a name of wct.MODELS; None: the app's default model
 
     @classmethod
     def from_values(cls, values: Sequence, endpoint: str, **fixed) -> Job:

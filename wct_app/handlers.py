@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,17 +15,16 @@ import torch
 from PIL import Image
 
 import wct
-import wct.image
 
 from . import form
 from .files import Files
 from .form import Job
-from .levels import deepest_first, level_presets
+from .levels import level_presets
 from .limits import DEFAULT_SIZE, LIVE_SECONDS, MAX_SIZE, OUTPUT_TTL, TIME_LIMIT
-from .masks import rest_mask, slot_masks
-from .plan import Plan, make_plan, pick
+from .models import Engine, Models
+from .plan import Plan, make_plan
 from .status import status_line
-from .styles import StyleCache
+from .timing import Clock, Timings
 
 __all__ = ["App", "TimeLimitExceeded"]
 
@@ -45,6 +45,20 @@ def _step_text(done: int, what: str, plan: Plan) -> str:
     return f"{what} done ({done}/{levels})"
 
 
+def _default_levels(engine: Engine) -> list[str]:
+    """The levels of the default preset for ``engine``'s model."""
+    return next(iter(level_presets(engine.available).values()))
+
+
+def _engine_error(exc: wct.WCTError, slots: list[int]) -> wct.WCTError:
+    """The engine's refusal in the form's words: its "mask i" (the i-th style it was given) is the slot's number, and
+    any other image it cannot read is the content."""
+    found = re.match(r"mask (\d+)\b", str(exc))
+    if found and int(found[1]) <= len(slots):
+        return type(exc)(f"mask {slots[int(found[1]) - 1]}{str(exc)[found.end():]}")
+    return wct.ImageError(f"content: {exc}") if isinstance(exc, wct.ImageError) else exc
+
+
 def _error(exc: BaseException) -> gr.Error:
     """A modal message (escaped: Gradio renders it as HTML) without a stack trace."""
     return gr.Error(html.escape(str(exc), quote=False), print_exception=False)
@@ -60,21 +74,37 @@ class App:
 
     def __init__(self, model: wct.Model, *, time_limit: float = TIME_LIMIT, output_ttl: float = OUTPUT_TTL) -> None:
         self.model, self.time_limit, self.output_ttl = model, time_limit, output_ttl
-        self.available = deepest_first(model.available_levels())
+        self.models = Models(model)
+        main = self.models.get()
+        self.available, self.styles = main.available, main.styles  # the default model's levels and style cache
         if not self.available:
             raise wct.WeightsError("no trained decoders were found; see decoders/README.md (or set WCT_DECODERS_DIR)")
         self.presets = level_presets(self.available)
         kind = model.device.type
         self.max_size = MAX_SIZE.get(kind, MAX_SIZE["cpu"])
         self.default_size = DEFAULT_SIZE.get(kind, DEFAULT_SIZE["cpu"])
-        self.styles = StyleCache(model, self.available)
         self.files = Files(output_ttl)
         self.cache_dir = self.files.cache_dir
+        self.timings = Timings()
         default_levels = next(iter(self.presets.values()))
         self.api_stylize = self._event(self._png, form.STYLIZE, "api_stylize", levels=default_levels)
         self.api_stylize_advanced = self._event(self._png, form.ADVANCED, "api_stylize_advanced")
         self.ui_stylize = self._event(self._ui, form.FORM, "ui_stylize")
         self.live_stylize = self._event(self._live, form.FORM, "live_stylize", extra=("last_seconds",))
+
+    def quality(self, name: Any = None) -> gr.Radio:
+        """The quality choice with the times measured for model ``name`` (timed by a small run first, if it has none)."""
+        def work() -> gr.Radio:
+            engine = self.models.get(name)
+            if not self.timings.measured(engine.model.name):
+                self.timings.calibrate(engine.model, _default_levels(engine))
+            return self._quality_choices(engine)
+
+        return self._guard(work)
+
+    def _quality_choices(self, engine: Engine) -> gr.Radio:
+        """The quality choice's labels from the times measured so far for ``engine``'s model."""
+        return gr.Radio(choices=self.timings.choices(engine.model.name, self.default_size))
 
     def _event(self, work: Callable, endpoint: str, name: str, *, extra: tuple[str, ...] = (), **fixed) -> Callable:
         """``work(job, progress, *extra)`` as the event function of ``endpoint``, failures turned into gr.Error."""
@@ -85,49 +115,19 @@ class App:
         return form.handler(run, endpoint, extra=extra, name=name)
 
     # ----- the work -----------------------------------------------------------------------
-    def _styles(self, plan: Plan, check_time) -> dict[int, wct.Style | str]:
-        """{slot: style}: cached statistics, or (for preserve_color="histogram", which recolours each style image
-        after the photo) the image file itself, for the engine to measure."""
-        out: dict[int, wct.Style | str] = {}
+    def _styles(self, plan: Plan, engine: Engine, check_time) -> list[wct.Style | str]:
+        """The used slots' styles: cached statistics, or (for preserve_color="histogram", which recolours each style image
+        after the photo) the image files themselves, for the engine to measure."""
+        if plan.preserve == "histogram":
+            return [path for _, path, _ in plan.used]
+        out = []
         for slot, path, _ in plan.used:
             check_time()
-            if plan.preserve == "histogram":
-                out[slot] = path
-                continue
             try:
-                out[slot] = self.styles.get(path)
+                out.append(engine.styles.get(path))
             except wct.WCTError as exc:
                 raise type(exc)(f"style {slot}: {exc}") from None
         return out
-
-    def _mix(self, styles: list, weights, plan: Plan):
-        """The blend of ``styles``: a Style, or (histogram mode) image files the engine blends itself."""
-        if plan.preserve != "histogram":
-            return wct.Style.blend(styles, weights, method=plan.blend)  # validates and normalises the weights
-        if len(styles) == 1:
-            return styles[0]
-        if isinstance(weights, dict) or len({float(w) for w in weights}) > 1:
-            raise wct.InputError(
-                "with colour preservation 'histogram', styles without a mask share the rest of the picture only "
-                "equally: give them equal mix weights and no per-level mix, or use 'luminance'"
-            )
-        return list(styles)
-
-    def _regions(self, plan: Plan, styles: dict) -> tuple[list, list[torch.Tensor]]:
-        """(region styles, masks) for the engine: each masked slot its own style; the rest of the picture, if the
-        masks leave any, the mix of the slots without a mask (none: the photo's own features stay there)."""
-        try:
-            content_size = wct.read_image(plan.content).size
-        except wct.ImageError as exc:
-            raise wct.ImageError(f"content: {exc}") from None
-        grid = slot_masks(plan.masks, content_size, plan.size)
-        regions, masks = [styles[slot] for slot in grid], list(grid.values())
-        free = [i for i, (slot, _, _) in enumerate(plan.used) if slot not in grid]
-        rest = rest_mask(masks) if free else None
-        if rest is not None:
-            regions.append(self._mix([styles[plan.used[i][0]] for i in free], pick(plan.mix, free), plan))
-            masks.append(rest)
-        return regions, masks
 
     def _run(self, job: Job, progress) -> tuple[Image.Image, wct.Style | None, Plan, float]:
         """Plan, measure (cached styles), stylize; returns (image, blended style or None, plan, seconds).
@@ -139,41 +139,36 @@ class App:
             if time.monotonic() > deadline:
                 raise TimeLimitExceeded
 
-        plan = make_plan(job, self.files, available=self.available, max_size=self.max_size)
+        engine = self.models.get(job.model)
+        plan = make_plan(job, self.files, available=engine.available, max_size=self.max_size)
         progress(0, desc="measuring styles")
-        styles = self._styles(plan, check_time)
-        masks = weights = None
-        if plan.masks:
-            style, masks = self._regions(plan, styles)
-        else:
-            style = self._mix(list(styles.values()), plan.mix, plan)
-            weights = plan.mix if isinstance(style, list) else None  # histogram mode: the engine blends the images
+        style: Any = self._styles(plan, engine, check_time)
+        slots = [slot for slot, _, _ in plan.used]
+        masks = [plan.masks.get(slot) for slot in slots] if plan.masks else None
+        weights = None if masks is not None and None not in masks else plan.mix  # every style masked: no mix
+        if masks is None and plan.preserve != "histogram":  # one blended style: the download offers it
+            check_time()
+            style, weights = engine.model.blend(style, plan.mix, method=plan.blend), None
 
         def step(done: int, total: int, what: str) -> None:  # an exception here stops wct's run at its next step
+            clock(what)
             progress(done / total, desc=_step_text(done, what, plan))
             if done < total:
                 check_time()
 
         check_time()
         progress(0, desc=f"stylizing: {plan.levels[0]}")
+        clock = Clock()
         try:
-            image = self.model.stylize(
-                plan.content,
-                style,
-                weights=weights,
-                masks=masks,
-                alpha=plan.alpha,
-                levels=plan.levels,
-                max_size=plan.size,
-                preserve_color=plan.preserve,
-                blend_method=plan.blend,
-                transform=plan.transform,
-                refine=plan.refine,
-                photorealistic=plan.photo,
-                progress=step,
-            )
-        except wct.ImageError as exc:
-            raise wct.ImageError(f"content: {exc}") from None
+            image = engine.model.stylize(plan.content, style, weights=weights, masks=masks, alpha=plan.alpha,
+                                         levels=plan.levels, max_size=plan.size, preserve_color=plan.preserve,
+                                         blend_method=plan.blend, transform=plan.transform, refine=plan.refine,
+                                         photorealistic=plan.photo, progress=step)  # fmt: skip
+        except (wct.InputError, wct.ImageError) as exc:
+            raise _engine_error(exc, slots) from None
+        default = plan.levels == _default_levels(engine) and plan.preserve != "histogram"
+        self.timings.record(engine.model.name, clock, image.width * image.height / 1e6, len(plan.levels),
+                            default_levels=default)  # fmt: skip
         blended = style if isinstance(style, wct.Style) else None
         return image, blended, plan, time.perf_counter() - t0
 
@@ -205,14 +200,16 @@ class App:
         image.save(png)
         return str(png)
 
-    def _ui(self, job: Job, progress) -> tuple[str, list[str], str, float]:
-        """The Stylize button: image, downloads (PNG, and the blended .safetensors when there is one), status, seconds."""
+    def _ui(self, job: Job, progress) -> tuple[str, list[str], str, float, gr.Radio]:
+        """The Stylize button: image, downloads (PNG, and the blended .safetensors when there is one), status, seconds,
+        and the quality choice with the times measured so far."""
         image, style, plan, seconds = self._run(job, progress)
         out = self.files.outdir()
         png = out / "stylized.png"
         image.save(png)
         files = [str(png)] + ([str(style.save(out / "wct-style.safetensors"))] if style is not None else [])
-        return str(png), files, status_line(image, plan, seconds), seconds
+        quality = self._quality_choices(self.models.get(job.model))
+        return str(png), files, status_line(image, plan, seconds), seconds, quality
 
     def _live(self, job: Job, progress, last_seconds) -> Any:
         """A slider released: re-render only when the last run was quick and the inputs are complete."""

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 
 import wct
 
-
 __all__ = ["COARSE", "FINE", "PRESETS", "deepest_first", "level_presets", "photo_settings"]
 
 PRESETS = [  # (name, levels it runs when they all have decoders); labels show the levels actually present

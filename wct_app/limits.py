@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from .middleware import BodyLimit
 __all__ = [
     "ASSETS",
     "CONCURRENCY",
+    "DEFAULT_MODEL",
     "DEFAULT_SIZE",
     "LIVE_SECONDS",
     "MAX_BODY_BYTES",
@@ -34,14 +36,16 @@ __all__ = [
     "concurrency",
     "env_number",
     "launch_kwargs",
+    "model_name",
     "precision",
     "time_limit",
 ]
 
 _ROOT = Path(__file__).resolve().parent.parent  # the folder holding app.py
 # the examples, the only files besides uploads that a request may name: the repository's, else the installed package's
-ASSETS = _ROOT / "assets" if (_ROOT / "assets" / "content.jpg").is_file() else Path(wct.__file__).resolve().parent / "assets"
+ASSETS = _ROOT / "assets" if (_ROOT / "assets" / "content.jpg").is_file() else Path(str(files("wct") / "assets"))
 
+DEFAULT_MODEL = "vgg16"  # the model the app starts with (when its weights are installed); the others load on first use
 STYLE_SIZE = wct.DEFAULT_STYLE_SIZE  # long side the style images are measured at
 MIN_SIZE = 64  # output long side, px
 MAX_SIZE = {"cpu": 1024, "cuda": 2048}  # output long side cap per device type (others: the CPU's)
@@ -90,11 +94,17 @@ def precision() -> bool | str:
     return wct.PRECISIONS[raw]
 
 
+def model_name() -> str:
+    """The model to start with: DEFAULT_MODEL when its weights are installed, else the first that is."""
+    installed = wct.available_models()
+    return DEFAULT_MODEL if DEFAULT_MODEL in installed or not installed else installed[0]
+
+
 def launch_kwargs() -> dict[str, Any]:
     """demo.launch's server limits, as a new dict each time (Gradio stores into app_kwargs)."""
     too_big = f"the request body is over the limit of {MAX_BODY_BYTES / 2**20:.0f} MB (images: {MAX_UPLOAD_BYTES >> 20} MB)"
     return {
-        "max_file_size": MAX_UPLOAD_BYTES,  # upload cap; image dimensions are capped by wct.image.MAX_PIXELS
+        "max_file_size": MAX_UPLOAD_BYTES,  # upload cap; image dimensions are capped by wct.MAX_PIXELS
         "allowed_paths": [str(ASSETS)],  # the examples
         "footer_links": ["api", "gradio"],
         "app_kwargs": {"middleware": [Middleware(BodyLimit, limit=MAX_BODY_BYTES, message=too_big)]},

@@ -1,30 +1,25 @@
-"""Region masks from the form: brush strokes painted over the photo and uploaded masks -> one mask per style slot.
+"""Region masks from the form: brush strokes painted over the photo -> one mask per style slot, and a slot's uploaded
+mask and its strokes -> one mask.
 
-The engine (``wct.spatial``) takes one mask per region; here a slot's sources (an upload, its painted strokes) are
-read, checked against the content's aspect ratio with ``wct.masks.aspect_matches``, brought to one grid and added.
+Everything else about regions is the engine's (``masks=`` of ``wct.Options``): it resizes masks of the content's aspect
+ratio, refuses empty ones, and gives the styles without a mask the rest of the picture.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 import wct
-import wct.image
-import wct.masks
 
-__all__ = ["PAINT", "PAINTED_ALPHA", "painted_masks", "rest_mask", "slot_masks", "strokes"]
+__all__ = ["PAINT", "PAINTED_ALPHA", "combined", "painted_masks", "strokes"]
 
 # brush colour per style slot for painting regions (name, RGB); the mask of slot i is where colour i was painted
 PAINT = [("red", (220, 40, 40)), ("green", (40, 170, 60)), ("blue", (40, 90, 230)), ("yellow", (235, 200, 20))]
 PAINTED_ALPHA = 0.1  # canvas pixels more opaque than this count as painted
-EMPTY = 0.5 / 255  # a mask whose largest value is under this is all black
 
 
 def painted_masks(layers: list[np.ndarray]) -> list[Image.Image | None]:
@@ -64,36 +59,25 @@ def strokes(painting: Any, open_file: Callable[[Any, str], str | None]) -> list[
     return painted_masks(layers)
 
 
-def slot_masks(masks: dict[int, list], content_size: tuple[int, int], long_side: int) -> dict[int, torch.Tensor]:
-    """{slot: [mask file or image, ...]} -> {slot: (h, w) tensor in [0, 1]} on one grid: the content's aspect, long
-    side at most ``long_side``; a slot's masks (an upload, its painted strokes) add up. Refuses masks of another
-    aspect ratio (any size is fine) and empty (all black) ones. ``content_size`` is (width, height), as PIL gives it."""
-    cw, ch = content_size
-    scale = min(1.0, long_side / max(cw, ch))
-    grid = (max(1, round(ch * scale)), max(1, round(cw * scale)))
-    out = {}
-    for slot, sources in masks.items():
-        for source in sources:
-            name = f"mask {slot}" if isinstance(source, (str, os.PathLike)) else f"the {PAINT[slot - 1][0]} strokes"
-            try:
-                t = wct.masks.mask_to_tensor(source, name).float().cpu()
-            except wct.ImageError as exc:
-                raise wct.ImageError(f"{name}: {exc}") from None
-            mh, mw = t.shape
-            if not wct.masks.aspect_matches((mh, mw), (ch, cw)):
-                raise wct.InputError(
-                    f"{name} is {mw}x{mh} but the content is {cw}x{ch}: a mask needs the content's aspect ratio "
-                    "(any size); crop or pad it to match"
-                )
-            if float(t.max()) < EMPTY:
-                raise wct.InputError(f"{name} is empty (all black); white marks where style {slot} goes")
-            shrink = grid[0] < mh or grid[1] < mw
-            t = F.interpolate(t[None, None], size=grid, mode="bilinear", antialias=shrink, align_corners=False)[0, 0]
-            out[slot] = torch.maximum(out[slot], t) if slot in out else t
-    return {slot: t.clamp(0, 1) for slot, t in out.items()}
+def combined(upload: Image.Image | None, painted: Image.Image | None) -> Image.Image | np.ndarray | None:
+    """One slot's mask for the engine: its uploaded mask, its painted strokes, or where either is white (the strokes
+    resized to the upload, so the engine checks the upload's aspect ratio against the content's)."""
+    if upload is None or painted is None:
+        return painted if upload is None else upload
+    strokes_there = np.asarray(painted.convert("L").resize(upload.size, Image.Resampling.BILINEAR), np.float32) / 255
+    return np.maximum(_grey(upload), strokes_there)
 
 
-def rest_mask(masks: list[torch.Tensor]) -> torch.Tensor | None:
-    """Where the masks leave room (1 - their sum, clamped); None when they cover everything."""
-    rest = (1 - torch.stack(masks).sum(0)).clamp(0, 1)
-    return rest if float(rest.max()) >= EMPTY else None
+def _grey(image: Image.Image) -> np.ndarray:
+    """A mask image as an HxW float32 array in [0, 1]: white is 1, transparency counts as white (as in the engine)."""
+    if image.mode == "F" or image.mode.startswith("I"):  # float or 16-bit grey levels, scaled as the engine does
+        a = np.asarray(image, np.float64)
+        if image.mode == "F":
+            top = 255.0 if a.max(initial=0) > 1 else 1.0
+        else:
+            top = 65535.0 if a.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
+        return np.clip(a / top, 0, 1).astype(np.float32)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return np.asarray(image.convert("L"), np.float32) / 255

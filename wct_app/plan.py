@@ -17,9 +17,9 @@ from .files import Files
 from .form import BLENDS, PRESERVE, TRANSFORMS, Job, choice
 from .levels import COARSE, deepest_first
 from .limits import MAX_REFINE_STEPS, MIN_SIZE
-from .masks import PAINT, strokes
+from .masks import PAINT, combined, strokes
 
-__all__ = ["Plan", "make_plan", "pick"]
+__all__ = ["Plan", "make_plan"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Plan:
 
     content: str
     used: list[tuple[int, str, Any]]  # (slot, style image file, mix weight), slots with a style image
-    masks: dict[int, list]  # slot -> its mask sources: an uploaded file, painted strokes (a PIL image)
+    masks: dict[int, Any]  # slot -> its mask for the engine (an uploaded mask, painted strokes, or both in one)
     alpha: Any  # a number, or {level: number, "default": number}
     size: int
     levels: list[str]
@@ -50,7 +50,7 @@ def make_plan(job: Job, files: Files, *, available: list[str], max_size: int) ->
     ]
     if not used:
         raise wct.InputError("add at least one style image")
-    masks = _slot_sources(job, files, {slot for slot, _, _ in used})
+    masks = _slot_masks(job, files, {slot for slot, _, _ in used})
     size = _size(job.size, max_size)
     levels = _levels(job.levels, available)
     preserve = None if job.preserve is None else PRESERVE[choice(job.preserve, list(PRESERVE), "colour preservation")]
@@ -65,23 +65,26 @@ def make_plan(job: Job, files: Files, *, available: list[str], max_size: int) ->
     return Plan(content, used, masks, alpha, size, levels, preserve, mix, blend, refine, transform, job.photo)
 
 
-def _slot_sources(job: Job, files: Files, have: set[int]) -> dict[int, list]:
-    """{slot: [uploaded mask file, painted strokes]} for the slots that have either; refuses them for empty slots."""
-    masks: dict[int, list] = {}
+def _slot_masks(job: Job, files: Files, have: set[int]) -> dict[int, Any]:
+    """{slot: its uploaded mask and painted strokes as one mask} for the slots that have either; refuses them for empty
+    slots. Uploads are opened here, so a broken one is named by its slot."""
+    uploads: dict[int, Any] = {}
     for slot, m in enumerate(job.masks, 1):
         if m not in (None, ""):
-            masks[slot] = [files.image(m, f"mask {slot}")]
+            path = files.image(m, f"mask {slot}")
             if slot not in have:
                 raise wct.InputError(f"mask {slot} has no style image: add style {slot}, or remove mask {slot}")
-    for slot, painted in enumerate(strokes(job.painting, files.image), 1):
-        if painted is not None:
-            masks.setdefault(slot, []).append(painted)
-            if slot not in have:
-                colour = PAINT[slot - 1][0]
-                raise wct.InputError(
-                    f"the {colour} strokes mark style {slot}, which has no image: add style {slot}, or erase them"
-                )
-    return masks
+            try:
+                uploads[slot] = wct.read_image(path)
+            except wct.ImageError as exc:
+                raise wct.ImageError(f"mask {slot}: {exc}") from None
+    painted = dict(enumerate(strokes(job.painting, files.image), 1))
+    for slot, image in painted.items():
+        if image is not None and slot not in have:
+            colour = PAINT[slot - 1][0]
+            raise wct.InputError(f"the {colour} strokes mark style {slot}, which has no image: add style {slot}, or erase them")
+    slots = sorted({*uploads, *(slot for slot, image in painted.items() if image is not None)})
+    return {slot: combined(uploads.get(slot), painted.get(slot)) for slot in slots}
 
 
 def _size(value: Any, max_size: int) -> int:
@@ -107,10 +110,3 @@ def _levels(value: Any, available: list[str]) -> list[str]:
     if missing:
         raise wct.InputError(f"no decoder for {', '.join(missing)}; this app has {', '.join(available)}")
     return deepest_first(levels)
-
-
-def pick(weights: Any, index: list[int]) -> Any:
-    """``weights`` (a list, or {level: list}) restricted to the positions in ``index``."""
-    if isinstance(weights, dict):
-        return {lv: [w[i] for i in index] for lv, w in weights.items()}
-    return [weights[i] for i in index]

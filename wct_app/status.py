@@ -18,15 +18,20 @@ TITLE = "wct: style transfer by whitening and coloring"
 
 
 def header(model: wct.Model, available: Sequence[str], presets: Mapping[str, Sequence[str]]) -> str:
-    """The page's header (Markdown): where and in which precision the networks run, what the default preset runs."""
+    """The page's header (Markdown): what the app does, where and in which precision the networks run, which levels."""
     device = "GPU" if model.device.type == "cuda" else "CPU"
     where = f"the {device}, in float32" if model.precision == "float32" else f"the {device} in {model.precision}"
     return (
         f"# {TITLE}\n"
-        "Restyle a photo after one painting, or a mix of up to four. Style statistics are measured once per "
-        f"image, so moving a slider only re-renders the photo. Running on {where}. Levels by default: "
-        f"{next(iter(presets))}, of {', '.join(available)}."
+        "Restyle a photo after a painting, or after a mix of up to four. Click an example, or add your own photo and "
+        f"style and press **Stylize**. The networks run on {where}. The default level preset is {next(iter(presets))}. "
+        f"Decoders are installed for {_listed(available)}."
     )
+
+
+def _listed(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def shares_text(slots: list[int], weights: list[float]) -> str:

@@ -21,34 +21,23 @@ import torch
 from ..encoder import LEVELS, Encoder, TapEmbedding, vgg16_cfg
 from ..weights import cache_dir
 from .checkpoint import load_checkpoint, log_record, lr_at, save_checkpoint
-from .data import load_rgb, random_batch, sized, split_images
+from .data import random_batch, sized
+from .options import RunConfig
 
 __all__ = ["DistillConfig", "distill_encoder", "pruned_student", "channel_spread", "distill_loss", "explained"]
 
 STUDENT_PREFIX = "student"
 
 
-@dataclass
-class DistillConfig:
-    images: str
-    out: str = ""
+@dataclass(kw_only=True)
+class DistillConfig(RunConfig):
     divisor: int = 4  # the student's width is VGG-16's divided by this
-    crop: int = 128
-    batch: int = 8
-    lr: float = 1e-3
+    init: str = "prune"  # or "random"
     lr_min: float = 2e-5
     warmup: int = 100
     steps: int = 20000
-    init: str = "prune"  # or "random"
     eval_every: float = 10.0  # minutes
-    ckpt_every: float = 4.0  # minutes
-    max_minutes: float = 0.0  # 0 = no limit for this run
-    seed: int = 0
-    threads: int = 0
-    val_count: int = 16
     eval_size: int = 256
-    bf16: bool = False
-    device: str = "cpu"
 
     def folder(self) -> Path:
         return Path(self.out) if self.out else cache_dir() / "train" / f"student-{self.divisor}"
@@ -143,14 +132,8 @@ def _networks(cfg: DistillConfig, teacher: Encoder, resumed: bool) -> tuple[Enco
 
 def distill_encoder(cfg: DistillConfig) -> Path:
     """Train (or resume) the student; returns the checkpoint folder. Stops at cfg.steps or cfg.max_minutes."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
     folder = cfg.folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    train_paths, held_paths = split_images(cfg.images)
-    train_imgs = [load_rgb(p) for p in train_paths]
-    held_imgs = [load_rgb(p) for p in held_paths[: cfg.val_count]]
+    train_imgs, held_imgs = cfg.start(folder)
     teacher = Encoder().to(cfg.device)
     resumed = (folder / "last.safetensors").is_file()
     student, embed = _networks(cfg, teacher, resumed)
