@@ -26,12 +26,13 @@ colours are alike within a neighbourhood take alike output colours. Two ways, bo
   whole-image result to rounding.
 
 ``smooth`` picks one (``method="auto"``); ``benchmarks/smoothing.py`` measures both. Parameters from FastPhotoStyle
-(NVIDIA/FastPhotoStyle, CC BY-NC-SA 4.0; this module is an independent implementation from the papers): beta 0.9999
-(``a``, so lam = 1e-4), matting eps 1e-7 with window radius 1 and ``eps / 9`` added to the window covariance, 2-pixel
-replication padding; its ``GIFSmoothing(r=35, eps=0.001)`` is on 0..255 images, so eps 1.5e-8 on [0, 1]. The guided
-filter's defaults are our own measurement instead: on two photo pairs stylized by shallow WCT, at 512 and 1024 px,
-radius 16 with eps 1e-4 came closest to the exact solve (mean difference 2.8-3.8/255, 99th percentile 13-17/255,
-against 3.7-5.4 and 22-25 for FastPhotoStyle's), and an eps of 1e-8 passes the content's sensor noise on as texture.
+(NVIDIA/FastPhotoStyle, CC BY-NC-SA 4.0; this module is an independent implementation from the papers):
+``photo_smooth.py`` beta = 0.9999 (``a``, so lam = 1e-4), matting eps 1e-7 with window radius 1 and ``eps / 9`` added
+to the window covariance, 2-pixel replication padding; ``demo.py`` ``GIFSmoothing(r=35, eps=0.001)`` on 0..255 images
+(OpenCV does not rescale 8-bit images, so that eps is 1.5e-8 on [0, 1]). The guided filter's defaults here are our
+own measurement instead: on two photo pairs stylized by shallow WCT, at 512 and 1024 px, radius 16 with eps 1e-4 came
+closest to the exact solve (mean difference 2.8-3.8/255, 99th percentile 13-17/255, against 3.7-5.4 and 22-25 for
+FastPhotoStyle's radius 35 and 1.5e-8), and an eps of 1e-8 passes the content's sensor noise on as texture.
 """
 
 from __future__ import annotations
@@ -385,171 +386,6 @@ def smooth(
     a fraction of a second at 512 px, the exact solve many seconds (the same ~425 conjugate-gradient steps at every
     size), so "auto" solves exactly only where that costs under a second. On stylized photos the two differ by
     3-4/255 on average.
-
-    Returns:
-        Same shape, dtype and device as ``image``, clamped to [0, 1]. Constant colours stay constant exactly.
-    Raises:
-        InputError: bad shapes or values, or an image over ``max_pixels``.
-    """
-    y, c = _pair(image, content)
-    h, w = y.shape[-2:]
-    if h * w > max_pixels:
-        raise InputError(
-            f"the exact smoothing is limited to {max_pixels:,} pixels (time and memory), got {h}x{w} = {h * w:,}; "
-            "use method='fast' (the guided filter, any size) or a smaller image"
-        )
-    if not lam > 0 or not eps > 0:
-        raise InputError(f"expected lam > 0 and eps > 0, got lam={lam}, eps={eps}")
-    ys = y.detach().permute(0, 2, 3, 1).double().cpu().numpy()
-    cs = c.detach().permute(0, 2, 3, 1).double().cpu().numpy()
-    out = np.stack([_solve_one(ys[i], cs[i], lam, eps, tol, max_iter) for i in range(ys.shape[0])])
-    result = torch.from_numpy(out).permute(0, 3, 1, 2).clamp_(0, 1).to(device=image.device, dtype=image.dtype)
-    return result.reshape(image.shape)
-
-
-# ---------------------------------------------------------------- the guided filter (torch, any device, float64)
-
-
-def _box_sum_last(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Sums of x (..., n) over [i - r, i + r] clipped to [0, n), as differences of one cumulative sum along the last
-    axis (the fast one: a cumulative sum along another axis is several times slower on a CPU)."""
-    n = x.shape[-1]
-    c = x.cumsum(-1)
-    out = torch.empty_like(c)
-    keep = max(n - r, 0)
-    out[..., :keep] = c[..., r:]  # sum up to min(i + r, n - 1) ...
-    out[..., keep:] = c[..., n - 1 :]
-    start = min(r + 1, n)
-    out[..., start:] -= c[..., : n - start]  # ... minus the sum up to i - r - 1
-    return out
-
-
-def _inverse_counts(h: int, w: int, r: int, like: torch.Tensor) -> torch.Tensor:
-    """(h, w): one over the number of pixels in each clipped window."""
-    i, j = (torch.arange(n, device=like.device, dtype=like.dtype) for n in (h, w))
-    ny, nx = (i + r + 1).clamp(max=h) - (i - r).clamp(min=0), (j + r + 1).clamp(max=w) - (j - r).clamp(min=0)
-    return 1.0 / (ny[:, None] * nx[None, :])
-
-
-def _box_sums(x: torch.Tensor, r: int) -> torch.Tensor:
-    return _box_sum_last(_box_sum_last(x, r).transpose(-1, -2).contiguous(), r).transpose(-1, -2)
-
-
-def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean of x (..., H, W) over each (2 radius + 1)^2 window, clipped at the image border; O(1) per pixel."""
-    return _box_sums(x, radius) * _inverse_counts(*x.shape[-2:], radius, x)
-
-
-_UPPER = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]  # the entries of a symmetric 3x3 matrix, stored in this order
-
-
-def _inverse_sym3(s: torch.Tensor) -> torch.Tensor:
-    """Inverses (B, 3, 3, H, W) of symmetric positive definite 3x3 matrices given as their ``_UPPER`` entries
-    (B, 6, H, W), by cofactors."""
-    a, b, c, d, e, f = s.unbind(1)
-    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
-    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
-    det = (a * c00 + b * c01 + c * c02).clamp_min(torch.finfo(s.dtype).tiny)
-    return torch.stack([c00, c01, c02, c01, c11, c12, c02, c12, c22], 1).unflatten(1, (3, 3)) / det[:, None, None]
-
-
-def _box_means(parts, count: int, r: int, like: torch.Tensor) -> torch.Tensor:
-    """``box_mean`` of each (B, k_i, h, w) tensor the iterable ``parts`` yields, side by side in (B, count, h, w).
-
-    Parts are made one at a time (pass a generator), which bounds the work memory; a few big parts rather than many
-    small ones keep the number of operations down (each costs a synchronisation of the threads)."""
-    out = like.new_empty((like.shape[0], count, *like.shape[-2:]))
-    norm = _inverse_counts(*like.shape[-2:], r, like)
-    i = 0
-    for x in parts:
-        torch.mul(_box_sums(x, r), norm, out=out[:, i : i + x.shape[1]])
-        i += x.shape[1]
-    return out
-
-
-def _guided_whole(p: torch.Tensor, g: torch.Tensor, r: int, eps: float) -> torch.Tensor:
-    """The guided filter of p (B, C, h, w) by the colour guide g (B, 3, h, w), in one piece, in float32 for float32
-    inputs when ``eps >= FLOAT32_EPS``, else in float64; both centred first (the result is shifted back)."""
-    dtype = torch.float32 if p.dtype == g.dtype == torch.float32 and eps >= FLOAT32_EPS else torch.float64
-    shift = p.mean((-2, -1), keepdim=True)
-    p, g = (p - shift).to(dtype), (g - g.mean((-2, -1), keepdim=True)).to(dtype)
-    return (_guided_centred(p, g, r, eps) + shift).to(shift.dtype)
-
-
-def _guided_centred(p: torch.Tensor, g: torch.Tensor, r: int, eps: float) -> torch.Tensor:
-    """``_guided_whole``'s filter of centred p (B, C, h, w) by g (B, 3, h, w), in their dtype."""
-    k = p.shape[1]
-    groups = (
-        lambda: torch.cat([g, p], 1),
-        lambda: torch.stack([g[:, i] * g[:, j] for i, j in _UPPER], 1),  # 6 planes of I_i I_j
-        lambda: (p[:, :, None] * g[:, None, :]).flatten(1, 2),  # C x 3 planes of p_c I_j
-    )
-    means = _box_means((make() for make in groups), 9 + 4 * k, r, g)  # one group in memory at a time
-    mg, mp = means[:, :3], means[:, 3 : 3 + k]  # (B, 3, h, w), (B, C, h, w)
-    ridge = torch.tensor([eps if i == j else 0.0 for i, j in _UPPER], dtype=g.dtype, device=g.device)[:, None, None]
-    sigma = means[:, 3 + k : 9 + k] - torch.stack([mg[:, i] * mg[:, j] for i, j in _UPPER], 1) + ridge
-    cov = means[:, 9 + k :].unflatten(1, (k, 3)) - mp[:, :, None] * mg[:, None, :]  # (B, C, 3, h, w)
-    del means
-    a = torch.einsum("bijhw,bcjhw->bcihw", _inverse_sym3(sigma), cov).flatten(1, 2)  # (B, C*3, h, w)
-    beta = mp - (a.unflatten(1, (k, 3)) * mg[:, None]).sum(2)  # (B, C, h, w)
-    del sigma, cov, mg, mp
-    smoothed = _box_means(iter([torch.cat([a, beta], 1)]), 4 * k, r, g)  # mean a and b over the windows
-    return (smoothed[:, : 3 * k].unflatten(1, (k, 3)) * g[:, None]).sum(2) + smoothed[:, 3 * k :]
-
-
-def guided_filter(image: torch.Tensor, guide: torch.Tensor, *, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS,
-                  tile: int = TILE) -> torch.Tensor:
-    """He et al.'s guided filter of ``image`` by the colour ``guide`` (FastPhotoStyle's fast smoothing).
-
-    Args:
-        image: (3, H, W) or (B, 3, H, W) float.
-        guide: the content photo, (3, H, W) or (B|1, 3, H, W) float in [0, 1], same size and device.
-        radius: window radius in pixels (windows of (2 radius + 1)^2, clipped at the border).
-        eps: added to each window's colour covariance; larger smooths across weaker edges.
-        tile: images with a side over ``tile`` go in tiles of about ``tile`` x ``tile`` with 2 radius pixels of
-            margin: the same result as in one piece to float64 rounding, with about 570 bytes of work memory per
-            tile pixel (0.65 GB for the default tile and radius, measured) besides the output, at any image size.
-    Returns:
-        Same shape, dtype and device as ``image``; not clamped (a pure filter).
-    """
-    y, g = _pair(image, guide)
-    if not (isinstance(radius, int) and radius >= 0) or not eps > 0 or tile < 1:
-        raise InputError(f"expected radius >= 0 (int), eps > 0 and tile >= 1, got radius={radius!r}, eps={eps}, tile={tile}")
-    h, w = y.shape[-2:]
-    out = torch.empty_like(y)
-    for t in tiles(h, w, tile, 2 * radius):
-        q = _guided_whole(t.crop(y), t.crop(g), radius, eps)
-        out[..., t.cy0 : t.cy1, t.cx0 : t.cx1] = q[..., t.cy0 - t.y0 : t.cy1 - t.y0, t.cx0 - t.x0 : t.cx1 - t.x0]
-    return out.reshape(image.shape)
-
-
-# ---------------------------------------------------------------- the entry
-
-
-def smooth(
-    image: torch.Tensor,
-    content: torch.Tensor,
-    *,
-    method: str = "auto",
-    lam: float = LAMBDA,
-    radius: int = GUIDED_RADIUS,
-    eps: float = GUIDED_EPS,
-) -> torch.Tensor:
-    """Edge-aware smoothing of a stylized ``image`` guided by its ``content`` photo; [0, 1] in, [0, 1] out.
-
-    Args:
-        image, content: (3, H, W) or (B, 3, H, W) float tensors in [0, 1] of the same size.
-        method: ``"exact"`` (``smooth_exact``: the closed form on the matting affinity, with ``lam``; refused over
-            ``EXACT_MAX_PIXELS``), ``"fast"`` (``guided_filter`` by the content with ``radius`` and ``eps``, any
-            size, tiled) or ``"auto"``: exact up to ``AUTO_EXACT_PIXELS`` (128 x 128), fast above.
-
-    Why (``benchmarks/smoothing.py``: medians of wall seconds on 2 CPU cores shared with other work): the fast path
-    takes 0.2-0.3 s at 512 x 384 and 1.7 s at 1024 x 768 on one thread (1.4 and 2.4-4.2 s on two threads whose
-    second core was busy), 3-4 s per megapixel in tiles (50 MP: 2.9 GB peak, the two float32 inputs and the output
-    included); the exact solve 0.9 s at 128 x 96, 18 s at 512 x 384 and 59 s at 1024 x 768 (about 425
-    conjugate-gradient steps at every size: the condition number is about 1 / lam; peak 0.8 and 1.5 GB). So "auto"
-    keeps the photorealistic mode in its 3-second budget at 512 px and solves exactly only where that costs under a
-    second. On stylized photos the two differ by 3-4/255 on average (99th percentile 15-17/255).
 
     Returns:
         Same shape, dtype and device as ``image``, clamped to [0, 1].
