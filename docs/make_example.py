@@ -17,10 +17,10 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     model = wct.load()
-    levels = wct.api.DEFAULT_LEVELS
+    levels = wct.DEFAULT_LEVELS
     cat = model.stylize(ASSETS / "content.jpg", TERRACE)
     save(strip([("content", wct.image.read_image(ASSETS / "content.jpg")), ("style", wct.image.read_image(TERRACE)),
-                (f"alpha {wct.api.DEFAULT_ALPHA}, {len(levels)} levels", cat)], 300), HERE / "example.jpg")
+                (f"alpha {wct.DEFAULT_ALPHA}, {len(levels)} levels", cat)], 300), HERE / "example.jpg")
     rows = []
     for content, style in (
         ("content_astronaut.jpg", NIGHT_CAFE),

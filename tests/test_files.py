@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import wct
-from wct.files import atomic_write
+from wct.atomic import atomic_write
 
 
 def test_the_content_appears_under_the_name_and_nothing_else_is_left(tmp_path):

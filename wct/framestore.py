@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .files import atomic_write
+from .atomic import atomic_write
 
 __all__ = ["FrameStore"]
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, InputError, OutputError
-from .files import atomic_write
+from .atomic import atomic_write
 
 __all__ = [
     "ImageInput",

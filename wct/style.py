@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from .checks import level_weights, parse_blend_method
 from .encoder import LEVELS, channels_of, model_of, parse_level
 from .errors import InputError, OutputError, StyleFileError
-from .files import atomic_write
+from .atomic import atomic_write
 from .transform import blend_linear, blend_wasserstein, coloring_matrix, flat_features, mean_and_covariance
 from .weights import ENCODER_ID
 

@@ -22,7 +22,7 @@ from . import levels, measure
 from .checks import is_many, parse_count, parse_flag, parse_fraction
 from .defaults import DEFAULT_MODEL
 from .errors import InputError
-from .files import atomic_write
+from .atomic import atomic_write
 from .frames import FrameStylizer, TemporalStep
 from .framestore import FrameStore
 from .image import working_size

@@ -17,7 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .errors import WeightsError
-from .files import atomic_write
+from .atomic import atomic_write
 
 __all__ = [
     "ENCODER_ID",

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..files import atomic_write
+from ..atomic import atomic_write
 from ..weights import safetensors_metadata
 
 __all__ = ["save_checkpoint", "load_checkpoint", "save_weights", "log_record", "lr_at"]
