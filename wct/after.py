@@ -24,7 +24,7 @@ def after_levels(networks: Networks, y: torch.Tensor, base: torch.Tensor, step: 
     """The after-steps on a stylized (1, 3, h, w) of ``base`` (the content at the same size), as ``options`` ask."""
     if options.refine:
         masks = step.masks[..., : base.shape[-2], : base.shape[-1]] if isinstance(step, MaskedStep) else None
-        styles = list(step.styles) if isinstance(step, MaskedStep) else [step.style]
+        styles = [networks.refine_style(s) for s in (step.styles if isinstance(step, MaskedStep) else [step.style])]
         after = None if tick is None else lambda: tick("refine")
         y = refine_image(networks.features, y, base, styles, options.refine, masks=masks, after_step=after)
     if options.photorealistic:

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError, InputError, OutputError
 from .atomic import atomic_write
+from .errors import ImageError, InputError, OutputError
 
 __all__ = [
     "ImageInput",

@@ -18,6 +18,8 @@ from .decoder import Decoder, decoder_from_metadata
 from .defaults import DEFAULT_MODEL
 from .encoder import LEVELS, LIGHT_DIVISOR, VGG16_CFG, Encoder, TapEmbedding, parse_level, tap_channels, vgg16_cfg
 from .errors import InputError, WeightsError
+from .style import Style
+from .transform import coloring_matrix
 from .weights import decoders_dir, light_dir, light_encoder_state, load_verified, read_manifest, safetensors_metadata
 
 __all__ = ["Networks", "resolve_device", "half_dtype", "half_is_fast", "resolve_half", "CPU_BATCH_PIXELS"]
@@ -76,6 +78,17 @@ def light_encoder(folder: Path, weights: str | os.PathLike | None = None) -> tup
     return encoder, embedding.requires_grad_(False).eval()
 
 
+def embedded_style(style: Style, embedding: TapEmbedding) -> Style:
+    """The statistics of the embedded features of the features ``style`` describes, at the levels both have."""
+    stats = {}
+    for lv in style.levels:
+        conv = embedding.maps[lv]
+        w = conv.weight[:, :, 0, 0].double()  # (C_teacher, C_student)
+        mean = w @ style.mean(lv).double() + conv.bias.double()
+        stats[lv] = (mean.float(), coloring_matrix(w @ style.covariance(lv) @ w.T).float())
+    return Style(stats, description=style.description, encoder=style.encoder)
+
+
 class Networks:
     """An encoder and lazily loaded, verified decoders on one device, run in float32 or half precision.
 
@@ -106,6 +119,7 @@ class Networks:
             if self.name == "light" and decoders is None:
                 self._folder = light_dir(self._folder)
         self.embedding: TapEmbedding | None = None  # the light student's maps onto VGG-16's taps
+        self.refine_embedded = False  # the light model's refinement on the embedded taps (see benchmarks/README.md)
         if self.name == "light":
             self.encoder, self.embedding = light_encoder(self._folder or light_dir(), encoder_weights)
             self.embedding = self.embedding.to(self.device)
@@ -168,9 +182,20 @@ class Networks:
 
     def features(self, rgb: torch.Tensor, upto: str) -> dict[str, torch.Tensor]:
         """The taps relu1_1..``upto`` as float32, differentiable with respect to ``rgb`` (for refinement); in half
-        precision when asked. Call it with gradients enabled and outside inference mode."""
+        precision when asked; with ``refine_embedded`` (the light model), mapped by the embeddings onto VGG-16's
+        taps. Call it with gradients enabled and outside inference mode."""
         with torch.autocast(self.device.type, dtype=self.half_dtype, enabled=self.half):
-            return {k: v.float() for k, v in self.encoder(rgb, upto=upto).items()}
+            taps = self.encoder(rgb, upto=upto)
+            if self.refine_embedded and self.embedding is not None:
+                taps = self.embedding(taps)
+            return {k: v.float() for k, v in taps.items()}
+
+    def refine_style(self, style: Style) -> Style:
+        """``style`` in the space ``features`` gives: as it is, or with ``refine_embedded`` mapped by the embeddings
+        (a 1x1 map f -> W f + b moves a mean to W m + b and a covariance to W C W^T)."""
+        if not (self.refine_embedded and self.embedding is not None):
+            return style
+        return embedded_style(style, self.embedding)
 
     def batch_limit(self, height: int, width: int, batch_size: int) -> int:
         """How many working images of this size go through the networks at once (on a CPU, CPU_BATCH_PIXELS at most)."""

@@ -11,10 +11,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .atomic import atomic_write
 from .checks import level_weights, parse_blend_method
 from .encoder import LEVELS, channels_of, model_of, parse_level
 from .errors import InputError, OutputError, StyleFileError
-from .atomic import atomic_write
 from .transform import blend_linear, blend_wasserstein, coloring_matrix, flat_features, mean_and_covariance
 from .weights import ENCODER_ID
 

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from . import levels, measure
+from .atomic import atomic_write
 from .checks import is_many, parse_count, parse_flag, parse_fraction
 from .defaults import DEFAULT_MODEL
 from .errors import InputError
-from .atomic import atomic_write
 from .frames import FrameStylizer, TemporalStep
 from .framestore import FrameStore
 from .image import working_size

@@ -16,8 +16,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .errors import WeightsError
 from .atomic import atomic_write
+from .errors import WeightsError
 
 __all__ = [
     "ENCODER_ID",

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..encoder import LEVELS, LIGHT_DIVISOR, LIGHT_ID, Encoder, TapEmbedding, parse_level, tap_channels, vgg16_cfg
 from ..atomic import atomic_write
+from ..encoder import LEVELS, LIGHT_DIVISOR, LIGHT_ID, Encoder, TapEmbedding, parse_level, tap_channels, vgg16_cfg
 from ..weights import ENCODER_ID, safetensors_metadata
 from .checkpoint import save_weights
 from .data import load_rgb, split_images
