@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 import wct
+from wct.checks import level_weights
 from wct.cli import main, parse_level_values
 from wct.color import keep_luminance, match_color, rgb_to_ycbcr, ycbcr_to_rgb
-from wct.checks import level_weights
 from wct.masks import mask_to_tensor, masks_at, prepare_masks
 from wct.style import Style
 from wct.transform import (
@@ -154,6 +154,38 @@ def test_one_all_ones_mask_reproduces_plain_stylization(random_model, content_ar
     masked = random_model.stylize(content_array, [style_array], masks=[np.ones((72, 88))], **kw)
     diff = np.abs(np.asarray(plain).astype(int) - np.asarray(masked).astype(int))
     assert diff.max() <= 2 and diff.mean() < 0.05  # equal but for rounding (one pixel off by 2 on an AMX Xeon)
+
+
+def test_styles_without_a_mask_share_the_rest_of_the_picture(random_model, content_array, style_arrays):
+    """masks=[left, None, None]: the left takes style 0; the rest is the blend of styles 1 and 2 by their weights,
+    which equals giving that blend the complementary mask."""
+    left = np.zeros((72, 88), dtype=np.float32)
+    left[:, :44] = 1
+    kw = dict(alpha=1.0, levels=[2, 1], max_size=None)
+    rest = random_model.stylize(content_array, style_arrays, masks=[left, None, None], weights=[5, 1, 3], **kw)
+    blend = random_model.blend(style_arrays[1:], [1, 3], levels=[2, 1])
+    explicit = random_model.stylize(content_array, [style_arrays[0], blend], masks=[left, 1 - left], **kw)
+    assert np.abs(np.asarray(rest).astype(int) - np.asarray(explicit).astype(int)).max() <= 1
+    kept = random_model.stylize(content_array, style_arrays[:2], masks=[left, left], **kw)  # the right: no style
+    right = slice(52, 88)
+    assert np.abs(np.asarray(kept)[:, right].astype(int) - np.asarray(rest)[:, right].astype(int)).mean() > 2
+    with pytest.raises(wct.InputError, match="mask 2 is empty"):
+        random_model.stylize(content_array, style_arrays[:2], masks=[left, np.zeros((72, 88))], **kw)
+    with pytest.raises(wct.InputError, match="needs at least one mask"):
+        random_model.stylize(content_array, style_arrays[:2], masks=[None, None], **kw)
+
+
+def test_the_cli_gives_the_rest_of_the_picture_to_the_rest_styles(capsys, tmp_path, cli_files, monkeypatch, random_model):
+    from wct.cli import main
+
+    monkeypatch.setattr("wct.load", lambda **kw: random_model)
+    out = tmp_path / "o.png"
+    argv = ["stylize", cli_files["content"], "-s", cli_files["a"], "-s", cli_files["b"], "--mask", cli_files["mask"],
+            "--mask", "rest", "--levels", "1", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    want = random_model.stylize(cli_files["content"], [cli_files["a"], cli_files["b"]], masks=[cli_files["mask"], None],
+                                levels=[1])  # fmt: skip
+    assert np.abs(np.asarray(Image.open(out)).astype(int) - np.asarray(want).astype(int)).max() <= 1
 
 
 def test_half_masks_style_each_half_and_tiny_regions_do_not_break(random_model, content_array, style_arrays):

@@ -12,7 +12,9 @@ import wct
 
 def test_exported_members_are_exactly_all():
     public = {name for name in dir(wct) if not name.startswith("_")}
-    modules = {p.stem for p in Path(wct.__file__).parent.glob("*.py")} - {"__init__", "__main__"}  # the package's own files
+    here = Path(wct.__file__).parent
+    modules = {p.stem for p in here.glob("*.py")} - {"__init__", "__main__"}  # the package's own files and packages
+    modules |= {p.name for p in here.iterdir() if (p / "__init__.py").is_file()}
     assert public - modules == set(wct.__all__) - {"__version__"}
     for name in wct.__all__:
         assert getattr(wct, name) is not None
@@ -42,13 +44,45 @@ def test_the_version_is_newer_than_every_release_in_the_changelog():
         assert version == max(releases)
 
 
-def test_importing_wct_first_turns_on_huge_pages_unless_told_otherwise():
-    probe = "import os, wct; print(os.environ['THP_MEM_ALLOC_ENABLE'])"
+def test_importing_wct_changes_nothing_outside_it():
+    """No environment variable, warning printer or PyTorch setting changes when wct and all its modules are imported
+    and its names used; PyTorch itself is loaded only when a name needs it."""
+    probe = """
+import os, sys, warnings
+env, show = dict(os.environ), warnings.showwarning
+import wct
+assert "torch" not in sys.modules, "importing wct loaded torch"
+import torch
+limit, threads, grad = torch._dynamo.config.recompile_limit, torch.get_num_threads(), torch.is_grad_enabled()
+for name in wct.__all__:
+    getattr(wct, name)
+import wct.cli, wct.video, wct.train, wct.convolution, wct.networks
+assert dict(os.environ) == env, set(os.environ.items()) ^ set(env.items())
+assert warnings.showwarning is show
+assert (torch._dynamo.config.recompile_limit, torch.get_num_threads(), torch.is_grad_enabled()) == (limit, threads, grad)
+print("ok")
+"""
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    assert (
-        subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "1"
-    )
+    run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert run.stdout.strip() == "ok", run.stderr
+
+
+def test_the_wct_command_turns_on_huge_pages_for_its_own_process_unless_told_otherwise():
+    probe = "import os\nfrom wct.__main__ import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n" \
+            "print(os.environ['THP_MEM_ALLOC_ENABLE'])"  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "1"
     env["THP_MEM_ALLOC_ENABLE"] = "0"
-    assert (
-        subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "0"
-    )
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0"
+
+
+def test_the_cli_restores_the_warning_printer():
+    import warnings
+
+    from wct.cli import main
+
+    before = warnings.showwarning
+    assert main(["info"]) == 0
+    assert warnings.showwarning is before

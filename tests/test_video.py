@@ -15,9 +15,9 @@ from conftest import smooth_image
 
 import wct
 from wct.cli import main
-from wct.temporal import flicker
 from wct.framestore import FrameStore
 from wct.media import iter_frames, probe
+from wct.temporal import flicker
 
 FRAMES, W, H, FPS, RATE, TONE = 12, 64, 48, 24, 22050, 440.0
 
@@ -116,6 +116,29 @@ def test_photorealistic_frames_are_the_modes_frames(clip, style, model, tmp_path
         want = np.asarray(model.stylize(frame, style, photorealistic=True)).astype(float)
         near, far = np.abs(got - want).mean(), np.abs(other - want).mean()
         assert near < 5 and far > 4 * near  # (two x264 passes at crf 18, 4:2:0 chroma on 64 x 48: about 3 on their own)
+
+
+def test_video_takes_every_option_of_stylize(clip, style, random_model, tmp_path):
+    """Refinement, colour preservation and masks (the styles without a mask sharing the rest) reach every frame: each
+    frame is what stylize makes of it with the same options, after the codecs."""
+    left = np.zeros((H, W), dtype=np.float32)
+    left[:, : W // 2] = 1
+    other = smooth_image(64, 64, seed=9)
+    opts = wct.Options(levels=[2, 1], refine=1, preserve_color="luminance", masks=[left, None])
+    out = wct.stylize_video(clip, [style, other], tmp_path / "all.mp4", opts, model=random_model, coherent=False)
+    plain = wct.stylize_video(clip, style, tmp_path / "plain.mp4", model=random_model, coherent=False, levels=[2, 1])
+    for frame, got, base in list(zip(iter_frames(clip), iter_frames(out), iter_frames(plain)))[::5]:
+        want = np.asarray(random_model.stylize(frame, [style, other], opts)).astype(float)
+        near, far = np.abs(got - want).mean(), np.abs(base - want).mean()
+        assert near < 5 and far > 2 * near, (near, far)
+
+
+def test_the_cli_gives_video_the_same_options(cli_model, capsys, clip, style_path, tmp_path):
+    out = tmp_path / "o.mp4"
+    argv = ["video", str(clip), "-s", str(style_path), "--levels", "1", "--refine", "1", "--preserve-color", "luminance",
+            "--plain", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    assert probe(out).frames == FRAMES
 
 
 class Interrupt(Exception):

@@ -161,7 +161,7 @@ def sdk_version(requirements: Path) -> str:
 
     for line in requirements.read_text().splitlines():
         text = line.partition("#")[0].strip()
-        if text and Requirement(text).name.lower() == "gradio":
+        if text and not text.startswith("-") and Requirement(text).name.lower() == "gradio":  # (not pip's options)
             if not Requirement(text).specifier.contains(version, prereleases=True):
                 raise WCTError(
                     f"the installed Gradio {version} is outside requirements.txt's {text}; fix: pip install -e '.[app]'"
