@@ -211,7 +211,7 @@ def result_outputs() -> list:
         label="Downloads: the image (PNG) and the blended style (.safetensors, for wct.Style.load or `wct stylize -s FILE`)",
         file_count="multiple",
         interactive=False,
-        height=120,
+        height=140,
         elem_id="downloads",
     )
     return [result, downloads, status]
@@ -311,8 +311,10 @@ def wire(demo: gr.Blocks, app: App, fields: dict, outputs: list, shares: gr.Mark
         lambda on: photo_settings(on, app.available, app.presets), fields["photo"], [fields["levels"], fields["alpha"]],
         api_visibility="private", queue=False,
     ).then(app.live_stylize, [*ui_inputs, last_seconds], ui_outputs, **live)
-    timing = dict(api_visibility="private", show_progress="hidden", concurrency_id="stylize", concurrency_limit=concurrency)
-    gr.on([demo.load, fields["model"].input], app.quality, fields["model"], quality, **timing)
+    # the quality's times (measured by a small run on a page's first visit): outside the queue, so opening the page never
+    # waits for a stylization or takes a place in the queue
+    gr.on([demo.load, fields["model"].input], app.quality, fields["model"], quality, api_visibility="private",
+          show_progress="hidden", queue=False)  # fmt: skip
     api_trigger = gr.Button(visible=False)  # carries the API endpoints
     api_fields = fields | {"refine": gr.Slider(0, MAX_REFINE_STEPS, value=0, step=1, label="Refine", visible=False)}
     api_trigger.click(

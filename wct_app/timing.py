@@ -71,7 +71,7 @@ class Timings:
 
     def __init__(self) -> None:
         self._rates: dict[str, Rates] = {}
-        self._lock = threading.Lock()
+        self._lock, self._calibrating = threading.Lock(), threading.Lock()
 
     def record(self, name: str, clock: Clock, megapixels: float, levels: int, *, default_levels: bool) -> None:
         """A run's measurements replace the older ones (its levels' time only if it ran the default levels)."""
@@ -90,8 +90,12 @@ class Timings:
     def calibrate(self, model: wct.Model, levels: list[str]) -> None:
         """Time a small stylization of the first example at ``levels`` and a few refinement steps, unless ``model`` has
         figures (a cached style is not part of a run's time: the style is measured first)."""
-        if self.measured(model.name):
-            return
+        with self._calibrating:  # pages opened at once: one measuring run
+            if not self.measured(model.name):
+                self._calibrate(model, levels)
+
+    def _calibrate(self, model: wct.Model, levels: list[str]) -> None:
+        """The measuring run itself."""
         try:
             style = model.compute_style(str(ASSETS / "style.jpg"), levels=model.available_levels(), style_size=CALIBRATION_SIZE)
             clock = Clock()
