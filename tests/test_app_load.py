@@ -30,6 +30,7 @@ from test_app import free_port, pytestmark, stylize  # noqa: F401 (pytestmark: t
 
 import app
 import wct
+from wct_app import limits
 
 SIZE = 64
 QUEUE = 8  # waiting requests the load server accepts; the rest of a burst is told the app is busy
@@ -139,14 +140,14 @@ def test_limits_come_from_the_environment(random_model, gradio_tmp, monkeypatch)
 
 
 def test_the_networks_precision_comes_from_the_environment(random_model, gradio_tmp, monkeypatch):
-    """The app loads its model with half="auto" (half precision where it is fast) unless WCT_APP_PRECISION says otherwise,
-    and its header names a half precision."""
+    """The app loads its model (limits.DEFAULT_MODEL) with half="auto" (half precision where it is fast) unless
+    WCT_APP_PRECISION says otherwise, and its header names a half precision."""
     asked = []
     monkeypatch.setattr(wct, "load", lambda **kw: asked.append(kw) or random_model)
     for value, half in (("", "auto"), ("float32", False), ("half", True), ("auto", "auto")):
         monkeypatch.setenv("WCT_APP_PRECISION", value)
         app.build_demo()
-        assert asked.pop() == {"half": half}
+        assert asked.pop() == {"model": limits.DEFAULT_MODEL, "half": half}
     monkeypatch.setenv("WCT_APP_PRECISION", "fp8")
     with pytest.raises(wct.InputError, match="WCT_APP_PRECISION must be one of float32, half, auto"):
         app.build_demo()
