@@ -316,7 +316,8 @@ def wire(demo: gr.Blocks, app: App, fields: dict, outputs: list, shares: gr.Mark
     gr.on([demo.load, fields["model"].input], app.quality, fields["model"], quality, api_visibility="private",
           show_progress="hidden", queue=False)  # fmt: skip
     api_trigger = gr.Button(visible=False)  # carries the API endpoints
-    api_fields = fields | {"refine": gr.Slider(0, MAX_REFINE_STEPS, value=0, step=1, label="Refine", visible=False)}
+    steps = gr.Slider(0, MAX_REFINE_STEPS, value=0, step=1, label="Refine (optimisation steps)", visible=False)
+    api_fields = fields | {"refine": steps}  # the API's refine: a step count, where the form has the quality choice
     api_trigger.click(
         app.api_stylize,
         form.inputs(api_fields, form.STYLIZE),

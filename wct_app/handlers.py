@@ -129,6 +129,19 @@ class App:
                 raise type(exc)(f"style {slot}: {exc}") from None
         return out
 
+    def _engine_inputs(self, plan: Plan, engine: Engine, check_time) -> tuple[Any, Any, list | None]:
+        """(style, weights, masks) for the engine. Without masks, one blended Style (the download offers it); with masks,
+        the used slots' styles, one mask or None each, and the mix (the engine gives it to the styles without a mask:
+        none when every style has one); in histogram mode the style images, which the engine recolours and blends."""
+        styles = self._styles(plan, engine, check_time)
+        if plan.masks:
+            masks = [plan.masks.get(slot) for slot, _, _ in plan.used]
+            return styles, None if None not in masks else plan.mix, masks
+        if plan.preserve == "histogram":
+            return styles, plan.mix, None
+        check_time()
+        return engine.model.blend(styles, plan.mix, method=plan.blend), None, None
+
     def _run(self, job: Job, progress) -> tuple[Image.Image, wct.Style | None, Plan, float]:
         """Plan, measure (cached styles), stylize; returns (image, blended style or None, plan, seconds).
         Past the time limit it raises TimeLimitExceeded at the next step (a style image, a level)."""
@@ -142,13 +155,7 @@ class App:
         engine = self.models.get(job.model)
         plan = make_plan(job, self.files, available=engine.available, max_size=self.max_size)
         progress(0, desc="measuring styles")
-        style: Any = self._styles(plan, engine, check_time)
-        slots = [slot for slot, _, _ in plan.used]
-        masks = [plan.masks.get(slot) for slot in slots] if plan.masks else None
-        weights = None if masks is not None and None not in masks else plan.mix  # every style masked: no mix
-        if masks is None and plan.preserve != "histogram":  # one blended style: the download offers it
-            check_time()
-            style, weights = engine.model.blend(style, plan.mix, method=plan.blend), None
+        style, weights, masks = self._engine_inputs(plan, engine, check_time)
 
         def step(done: int, total: int, what: str) -> None:  # an exception here stops wct's run at its next step
             clock(what)
@@ -165,7 +172,7 @@ class App:
                                          blend_method=plan.blend, transform=plan.transform, refine=plan.refine,
                                          photorealistic=plan.photo, progress=step)  # fmt: skip
         except (wct.InputError, wct.ImageError) as exc:
-            raise _engine_error(exc, slots) from None
+            raise _engine_error(exc, [slot for slot, _, _ in plan.used]) from None
         default = plan.levels == _default_levels(engine) and plan.preserve != "histogram"
         self.timings.record(engine.model.name, clock, image.width * image.height / 1e6, len(plan.levels),
                             default_levels=default)  # fmt: skip
