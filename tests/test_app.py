@@ -814,6 +814,7 @@ def test_browser_level_presets(random_model):
                 checked = "#levels input[type=checkbox]:checked"
                 page.locator("#run").wait_for()
                 open_section(page, "engine", "Levels, transform")
+                page.locator("#levels input[type=checkbox]").first.wait_for()  # the section's widgets are drawn
                 assert page.locator(checked).count() == 4  # the default preset: standard (relu4_1..relu1_1)
                 page.locator("#preset").get_by_text("fast (relu5_1..relu3_1)").click()
                 page.wait_for_function(f"() => document.querySelectorAll('{checked}').length === 3")
