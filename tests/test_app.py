@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import app
 from wct_app import limits
 from wct_app.levels import level_presets
-from wct_app.masks import PAINT, painted_masks
+from wct_app.masks import PAINT, combined, painted_masks
 from wct_app.status import shares_text
 
 pytestmark = [  # gradio's queue uses pandas options that pandas 3 deprecates; nothing to act on here
@@ -271,6 +271,22 @@ def test_painted_strokes_become_one_mask_per_brush_colour():
     assert m2.sum() == 40 * 20 and m2[:, 40:].all()
     assert m4.sum() == 100 and m4[:10, :10].all()
     assert painted_masks([]) == [None] * 4
+
+
+def test_a_slots_upload_and_strokes_add_up_at_the_uploads_size():
+    """One slot's mask for the engine: the upload alone, the strokes alone, or where either is white, the strokes
+    resized to the upload (whose aspect ratio the engine then checks); transparency counts as white, as in the engine."""
+    upload = np.zeros((36, 44), np.uint8)
+    upload[:, :11] = 255  # the left quarter
+    strokes = np.zeros((72, 88), np.uint8)
+    strokes[:, 66:] = 255  # the right quarter, at twice the size
+    up, painted = Image.fromarray(upload), Image.fromarray(strokes)
+    assert combined(up, None) is up and combined(None, painted) is painted and combined(None, None) is None
+    both = combined(up, painted)
+    assert both.shape == (36, 44) and both.dtype == np.float32
+    assert both[:, :11].min() == 1 and both[:, 34:].min() == 1 and both[:, 12:31].max() == 0  # (the seam resampled)
+    clear = Image.fromarray(np.zeros((36, 44, 4), np.uint8))  # fully transparent: white
+    assert combined(clear, painted).min() == 1
 
 
 # ----- through gradio_client ---------------------------------------------------------------------
