@@ -92,10 +92,10 @@ def test_a_damaged_decoder_is_refused(tmp_path):
         model.networks.decoder(entry["level"])
     (folder / entry["file"]).write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 9\n")
     with pytest.raises(wct.WeightsError, match="git-lfs"):
-        wct.load(device="cpu", decoders=folder).decoder(entry["level"])
+        wct.load(device="cpu", decoders=folder).networks.decoder(entry["level"])
     (folder / entry["file"]).unlink()
     with pytest.raises(wct.WeightsError, match="does not exist"):
-        wct.load(device="cpu", decoders=folder).decoder(entry["level"])
+        wct.load(device="cpu", decoders=folder).networks.decoder(entry["level"])
 
 
 def test_the_fast_inference_path_computes_the_same_function():

@@ -130,7 +130,7 @@ def test_video_takes_every_option_of_stylize(clip, style, random_model, tmp_path
     for frame, got, base in list(zip(iter_frames(clip), iter_frames(out), iter_frames(plain)))[::5]:
         want = np.asarray(random_model.stylize(frame, [style, other], opts)).astype(float)
         near, far = np.abs(got - want).mean(), np.abs(base - want).mean()
-        assert near < 5 and far > 2 * near, (near, far)
+        assert near < 12 and far > 4 * near, (near, far)  # (untrained decoders: noisy frames, which x264 blurs)
 
 
 def test_the_cli_gives_video_the_same_options(cli_model, capsys, clip, style_path, tmp_path):
@@ -304,7 +304,7 @@ def test_cli_video(cli_model, capsys, clip, tmp_path):
         (lambda d: (d / "notes.mp4").write_text("hello") and d / "notes.mp4", "o.mp4", "not a readable video"),
         (None, "o.gif", "cannot tell the video format"),
         (None, "exists.mp4", "already exists"),
-        (None, "o.mp4 --flow-blend 2", r"flow_blend must be in \[0, 1\]"),
+        (None, "o.mp4 --flow-blend 2", r"--flow-blend must be in \[0, 1\]"),
     ],
 )
 def test_cli_video_errors_are_one_line(cli_model, capsys, clip, tmp_path, make_input, output, match):

@@ -20,6 +20,7 @@ from PIL import Image
 
 from .errors import InputError, WCTError
 from .extras import require
+from .options import Options
 
 __all__ = ["connect", "stylize_on_ray", "Outcome"]
 
@@ -57,7 +58,7 @@ class _Stylizer:
         torch.set_num_threads(threads)  # float reductions depend on it: the same count gives the same pixels
         self.model = load(model=model, device=device, half=half)
         self.style = _on(style, self.model.device)
-        self.options = options
+        self.options = Options.make(options)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         pngs, errors = [], []

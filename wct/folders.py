@@ -17,6 +17,7 @@ from pathlib import Path
 from .distributed import Outcome
 from .errors import InputError, OutputError, WCTError
 from .image import output_format, save_image
+from .options import Options
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -89,8 +90,9 @@ def check_output_folder(folder: str | os.PathLike, fmt: str) -> Path:
 
 
 def render_locally(model, style, options) -> Render:
-    """``render`` for ``run_folder``: ``model.stylize(src, style, options)`` (a ``wct.Options``) for each source, here,
-    in order."""
+    """``render`` for ``run_folder``: ``model.stylize(src, style, options)`` for each source, here, in order
+    (``options``: a ``wct.Options``, or the keywords of one)."""
+    options = Options.make(options)
 
     def render(sources: Sequence[Path]) -> Iterator[Outcome]:
         for i, src in enumerate(sources):

@@ -33,6 +33,10 @@ class TemporalStep:
         self.stats: dict[str, Stats] = {}
         self._smoothed: dict[str, tuple] = {}  # level -> (whole frames' statistics from the tiles, smoothed)
 
+    @property
+    def style(self) -> Style:
+        return self.plain.style
+
     def __call__(self, f: torch.Tensor, lv: str, stats: Stats | None = None) -> torch.Tensor:
         if self.momentum == 0.0:
             return self.plain(f, lv, stats)

@@ -84,8 +84,8 @@ def check_output(source: Path, output: Path, overwrite: bool) -> None:
         raise OutputError(f"the folder {output.parent} does not exist; create it first")
 
 
-def mux(source: Path, frame: Callable[[int], np.ndarray], count: int, output: Path, info: VideoInfo) -> None:
-    """Encode ``count`` frames (``frame(i)``: HxWx3 uint8, any size) at the input's size with the input's timestamps
+def mux(source: Path, finished: Callable[[int], np.ndarray], count: int, output: Path, info: VideoInfo) -> None:
+    """Encode ``count`` frames (``finished(i)``: HxWx3 uint8, any size) at the input's size with the input's timestamps
     into ``output``; copy or re-encode the audio."""
     av = require("av")
     ext = output.suffix.lower()
@@ -111,7 +111,7 @@ def mux(source: Path, frame: Callable[[int], np.ndarray], count: int, output: Pa
                 for frame in packet.decode():
                     if i >= count:
                         break
-                    img = frame(i)
+                    img = finished(i)
                     if img.shape[:2] != (info.height, info.width):
                         img = np.asarray(Image.fromarray(img).resize((info.width, info.height), Image.Resampling.BICUBIC))
                     vf = av.VideoFrame.from_ndarray(img, format="rgb24")

@@ -164,10 +164,14 @@ class Options:
         return replace(self, **changes)
 
     @classmethod
-    def make(cls, options: Options | None = None, /, **changes: Any) -> Options:
-        """``options`` (default: all defaults) with ``changes``: what every stylization function does with its keywords."""
+    def make(cls, options: Options | Mapping[str, Any] | None = None, /, **changes: Any) -> Options:
+        """``options`` (an Options, or a mapping of its fields; default: all defaults) with ``changes``: what every
+        stylization function does with its keywords."""
+        if isinstance(options, Mapping):
+            _check_names(options)
+            options = cls(**options)
         if options is not None and not isinstance(options, Options):
-            raise InputError(f"options must be a wct.Options, got {type(options).__name__}")
+            raise InputError(f"options must be a wct.Options (or a dict of its fields), got {type(options).__name__}")
         base = options if options is not None else cls()
         return base.replace(**changes) if changes else base
 
