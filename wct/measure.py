@@ -12,7 +12,7 @@ import torch
 from .checks import is_many, level_weights, parse_blend_method
 from .color import match_color
 from .encoder import LEVELS
-from .errors import InputError
+from .errors import InputError, WCTError
 from .image import ImageInput, resize_to, to_tensor, working_size
 from .networks import Networks
 from .options import Options
@@ -53,7 +53,12 @@ def blend_styles(networks: Networks, styles: Sequence[StyleInput], weights, leve
     """One Style from several images or Styles (see ``Style.blend``), each measured once."""
     parse_blend_method(method)
     level_weights(weights, len(styles), levels)  # validate before any encoding work
-    measured = [measure_style(networks, s, levels, style_size, recolor=recolor, downscale=downscale) for s in styles]
+    measured = []
+    for i, s in enumerate(styles, 1):
+        try:
+            measured.append(measure_style(networks, s, levels, style_size, recolor=recolor, downscale=downscale))
+        except WCTError as exc:  # which of the styles: say it
+            raise type(exc)(f"style {i}: {exc}") from None
     return Style.blend([s.to(networks.device) for s in measured], weights, method=method)
 
 

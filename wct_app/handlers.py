@@ -51,11 +51,11 @@ def _default_levels(engine: Engine) -> list[str]:
 
 
 def _engine_error(exc: wct.WCTError, slots: list[int]) -> wct.WCTError:
-    """The engine's refusal in the form's words: its "mask i" (the i-th style it was given) is the slot's number, and
-    any other image it cannot read is the content."""
-    found = re.match(r"mask (\d+)\b", str(exc))
-    if found and int(found[1]) <= len(slots):
-        return type(exc)(f"mask {slots[int(found[1]) - 1]}{str(exc)[found.end():]}")
+    """The engine's refusal in the form's words: its "mask i" and "style i" (the i-th style it was given) are the
+    slot's number, and any other image it cannot read is the content."""
+    found = re.match(r"(mask|style) (\d+)\b", str(exc))
+    if found and int(found[2]) <= len(slots):
+        return type(exc)(f"{found[1]} {slots[int(found[2]) - 1]}{str(exc)[found.end():]}")
     return wct.ImageError(f"content: {exc}") if isinstance(exc, wct.ImageError) else exc
 
 
