@@ -31,7 +31,8 @@ refined" (``model="light"``, ``refine=wct.REFINE_STEPS``; when the light model i
 ``refine=wct.REFINE_STEPS``: on the first ``--refine-pairs`` pairs only, about 70 s each on 2 CPU cores; its table
 compares it with every mode on the same pairs), and any ``--mode NAME=JSON`` of stylize keywords; the key
 ``"decoders"`` (a folder, or ``"git:REV"`` for the decoders/ of a revision of this checkout) runs a mode with other
-decoders, ``"model": "light"`` on the light model.
+decoders, ``"model": "light"`` on the light model, ``"embedded": true`` refines the light model on its embedded taps
+(``Networks.refine_embedded``).
 ``--speed-pairs N`` also times, on N pairs, a plain Gatys loop from the content image (same loss, size and optimiser)
 until it reaches the loss ``refine`` ended at, and prints the ratio of the times.
 """
@@ -160,10 +161,12 @@ def mode_model(models: dict[str, wct.Model], kwargs: dict, device: str, half) ->
     """The model a mode runs on (its ``model`` and ``decoders`` keys, or the shipped VGG-16), and its stylize keywords."""
     kwargs = dict(kwargs)
     name, spec = kwargs.pop("model", "vgg16"), str(kwargs.pop("decoders", ""))
-    if (name, spec) not in models:
+    embedded = bool(kwargs.pop("embedded", False))  # the light model's refinement on its embedded taps
+    if (name, spec, embedded) not in models:
         path = revision_decoders(spec[4:]) if spec.startswith("git:") else Path(spec) if spec else None
-        models[name, spec] = wct.load(model=name, device=device, half=half, decoders=path)
-    return models[name, spec], kwargs
+        models[name, spec, embedded] = wct.load(model=name, device=device, half=half, decoders=path)
+        models[name, spec, embedded].networks.refine_embedded = embedded
+    return models[name, spec, embedded], kwargs
 
 
 VGG_REFINED = "refined"  # VGG-16 refinement: ~70 s an image on 2 CPU cores, so on the first --refine-pairs pairs only
@@ -243,7 +246,7 @@ def gatys_race(model: wct.Model, photo: Path, painting: Path, steps: int, cap: f
 def run(args: argparse.Namespace) -> dict:
     judge = MagentaJudge()
     model = wct.load(device=args.device, half=args.half)
-    models = {("vgg16", ""): model}
+    models = {("vgg16", "", False): model}
     modes = {} if args.no_defaults else default_modes()
     modes.update(dict(parse_mode(m) for m in args.mode))
     rows, sheet_rows = [], []

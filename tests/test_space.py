@@ -87,12 +87,17 @@ def test_the_bundle_holds_the_app_its_local_imports_decoders_assets_and_nothing_
         source = ROOT / name
         expected = {p.relative_to(ROOT).as_posix() for p in ([source] if source.is_file() else source.rglob("*.py"))}
         assert {f for f in have if f.split("/")[0] == name} == expected
-    manifest = json.loads((ROOT / "decoders" / "MANIFEST.json").read_text())["decoders"]
-    assert {f for f in have if f.startswith("decoders/")} == {"decoders/MANIFEST.json"} | {
-        f"decoders/{e['file']}" for e in manifest
-    }
-    for entry in manifest:
-        assert hashlib.sha256((bundle / "decoders" / entry["file"]).read_bytes()).hexdigest() == entry["sha256"]
+    wanted = set()
+    for folder in ("decoders", "decoders/light"):  # VGG-16's decoders, and the light model's networks when shipped
+        path = ROOT / folder / "MANIFEST.json"
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text())
+        entries = data["decoders"] + ([data["encoder"]] if "encoder" in data else [])
+        wanted |= {f"{folder}/MANIFEST.json"} | {f"{folder}/{e['file']}" for e in entries}
+        for entry in entries:
+            assert hashlib.sha256((bundle / folder / entry["file"]).read_bytes()).hexdigest() == entry["sha256"]
+    assert {f for f in have if f.startswith("decoders/")} == wanted
     assert {f for f in have if f.startswith("assets/")} == {f"assets/{p.name}" for p in (ROOT / "assets").iterdir()}
     assert (bundle / "requirements.txt").read_bytes() == (ROOT / "requirements.txt").read_bytes()
     assert not {"tests", "benchmarks", "training", "docs", "pyproject.toml"} & top

@@ -22,6 +22,7 @@ import ast
 import fnmatch
 import hashlib
 import importlib.metadata
+import json
 import os
 import shutil
 import sys
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import OutputError, WCTError, WeightsError
-from .weights import read_manifest
+from .weights import LIGHT_FOLDER, read_manifest
 
 __all__ = ["build_space", "gitattributes", "lfs_needed", "local_imports", "main"]
 
@@ -219,18 +220,20 @@ def gitattributes(folder: Path) -> str:
 
 
 def _copy_decoders(source: Path, dest: Path) -> None:
-    """MANIFEST.json and the decoders it lists, each checked against its SHA-256 (a git-lfs pointer is named as such)."""
+    """MANIFEST.json and the networks it lists (decoders, and the light model's encoder), each checked against its
+    SHA-256 (a git-lfs pointer is named as such)."""
     entries = read_manifest(source)
     if not entries:
         raise WeightsError(f"{source / 'MANIFEST.json'} lists no decoders; fix: restore it from the repository")
     dest.mkdir()
     shutil.copy2(source / "MANIFEST.json", dest / "MANIFEST.json")
-    for level, entry in entries.items():
+    encoder = json.loads((source / "MANIFEST.json").read_text()).get("encoder")
+    for what, entry in [*entries.items(), *([("encoder", encoder)] if encoder else [])]:
         name = entry.get("file", "")
         path = source / name
         if not name or Path(name).name != name or not path.is_file():
             raise WeightsError(
-                f"{level}: MANIFEST.json lists {name!r}, which is not a file in {source}; "
+                f"{what}: MANIFEST.json lists {name!r}, which is not a file in {source}; "
                 "fix: restore decoders/ (git checkout decoders)"
             )
         data = path.read_bytes()
@@ -254,6 +257,8 @@ def _fill(root: Path, dest: Path, items: Sequence[Path], sdk: str, url: str | No
         else:
             shutil.copy2(item, dest / item.name)
     _copy_decoders(root / "decoders", dest / "decoders")
+    if read_manifest(root / "decoders" / LIGHT_FOLDER):  # the light model, when it is shipped
+        _copy_decoders(root / "decoders" / LIGHT_FOLDER, dest / "decoders" / LIGHT_FOLDER)
     (dest / "assets").mkdir()
     for path in sorted((root / "assets").iterdir()):
         if path.is_file() and any(fnmatch.fnmatch(path.name, pattern) for pattern in ASSET_PATTERNS):
