@@ -315,13 +315,18 @@ def wire(demo: gr.Blocks, app: App, fields: dict, outputs: list, shares: gr.Mark
     # waits for a stylization or takes a place in the queue
     gr.on([demo.load, fields["model"].input], app.quality, fields["model"], quality, api_visibility="private",
           show_progress="hidden", queue=False)  # fmt: skip
+    wire_api(app, fields, outputs[0], heavy)
+
+
+def wire_api(app: App, fields: dict, image: gr.Image, heavy: dict) -> None:
+    """The two API endpoints (their ``refine`` is a step count: a hidden slider of their own)."""
     api_trigger = gr.Button(visible=False)  # carries the API endpoints
     steps = gr.Slider(0, MAX_REFINE_STEPS, value=0, step=1, label="Refine (optimisation steps)", visible=False)
     api_fields = fields | {"refine": steps}  # the API's refine: a step count, where the form has the quality choice
     api_trigger.click(
         app.api_stylize,
         form.inputs(api_fields, form.STYLIZE),
-        outputs[0],
+        image,
         api_name="stylize",
         api_description="Stylize a content image after up to four style images (unused ones None) mixed by their "
         "weights, with strength alpha (0..1) at an output long side in pixels; returns the stylized PNG.",
@@ -330,7 +335,7 @@ def wire(demo: gr.Blocks, app: App, fields: dict, outputs: list, shares: gr.Mark
     api_trigger.click(
         app.api_stylize_advanced,
         form.inputs(api_fields, form.ADVANCED),  # the form without the painter: API clients send masks
-        outputs[0],
+        image,
         api_name="stylize_advanced",
         api_description="/stylize plus: the levels to run; a mask image per style (None for none; region i takes "
         "style i, styles without one share the rest); preserve_color off|luminance|histogram; per_level (then the "
